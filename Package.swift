@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "ThreadKill",
+    products: [
+        .library(name: "ThreadKill", targets: ["ThreadKill"]),
+        .executable(name: "threadkill", targets: ["threadkill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CPthreadShim",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(
+            name: "ThreadKill",
+            dependencies: ["CPthreadShim"]
+        ),
+        .executableTarget(
+            name: "threadkill",
+            dependencies: [
+                "ThreadKill",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "ThreadKillTests",
+            dependencies: ["ThreadKill", "CPthreadShim"]
+        ),
+    ],
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .c11
+)

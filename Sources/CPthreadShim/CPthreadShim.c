@@ -1,0 +1,254 @@
+#include "CPthreadShim.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <ucontext.h>
+
+#if !defined(_GNU_SOURCE)
+#error "CPthreadShim needs _GNU_SOURCE (set in Package.swift)"
+#endif
+_Static_assert(ECANCELED == 125, "the syscall stubs return -125 for ECANCELED");
+
+// Initial-exec TLS: the handler reads it without calling __tls_get_addr.
+static _Thread_local CPthreadShim_block *tk_self __attribute__((tls_model("initial-exec")));
+static int tk_signo;  // written once under the Swift install lock, before any kill
+static pthread_t tk_main_thread;
+static int tk_main_known;
+
+// Runs on the main thread when the program starts (or on whichever thread
+// dlopens us, which then is not recorded as main).
+__attribute__((constructor)) static void tk_record_main(void) {
+    if (syscall(SYS_gettid) == getpid()) {
+        tk_main_thread = pthread_self();
+        tk_main_known = 1;
+    }
+}
+
+int CPthreadShim_is_main_thread(pthread_t t) {
+    return tk_main_known && pthread_equal(t, tk_main_thread);
+}
+
+CPthreadShim_block *CPthreadShim_block_create(void) {
+    return calloc(1, sizeof(CPthreadShim_block));
+}
+
+void CPthreadShim_block_destroy(CPthreadShim_block *b) { free(b); }
+
+void CPthreadShim_thread_bind(CPthreadShim_block *b) {
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    tk_self = b;
+}
+
+CPthreadShim_block *CPthreadShim_thread_block(void) { return tk_self; }
+
+int CPthreadShim_pthread_setname_np(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
+
+// --- The cancellable syscall stub (CPthreadShim_cp_*.S) ---
+
+long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1, long a2, long a3,
+                         long a4, long a5, long a6);
+#if defined(__x86_64__) || defined(__aarch64__)
+extern const char CPthreadShim_cp_begin[], CPthreadShim_cp_end[], CPthreadShim_cp_cancel[];
+int CPthreadShim_syscall_cp_is_race_free(void) { return 1; }
+#else
+// Portable fallback: the check-then-call window is open; the sender's resend
+// protocol closes it in practice. Documented in Docs/Interrupt.md.
+long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1, long a2, long a3,
+                         long a4, long a5, long a6) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE)) return -ECANCELED;
+    long r = syscall(nr, a1, a2, a3, a4, a5, a6);
+    return r == -1 ? -errno : r;
+}
+int CPthreadShim_syscall_cp_is_race_free(void) { return 0; }
+#endif
+
+// --- The handler ---
+
+static uintptr_t *tk_pc(ucontext_t *uc) {
+#if defined(__x86_64__)
+    return (uintptr_t *)&uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t *)&uc->uc_mcontext.pc;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
+// Syscalls documented to fail with EINTR when a handler interrupts them
+// before any work is done: only these may be turned into EINTR.
+static int tk_may_eintr(long nr) {
+    switch (nr) {
+    case SYS_read: case SYS_readv: case SYS_pread64: case SYS_preadv:
+    case SYS_write: case SYS_writev: case SYS_pwrite64: case SYS_pwritev:
+    case SYS_recvfrom: case SYS_recvmsg: case SYS_sendto: case SYS_sendmsg:
+    case SYS_accept: case SYS_accept4: case SYS_connect:
+    case SYS_wait4: case SYS_waitid: case SYS_futex: case SYS_flock:
+    case SYS_openat: case SYS_semop: case SYS_semtimedop: case SYS_msgrcv: case SYS_msgsnd:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+// With SA_RESTART the kernel rewinds an interrupted restartable syscall: the PC
+// is back on the syscall instruction and the number is back in its register.
+// In a blocking region we finish that syscall with -EINTR instead — what the
+// foreign code would have seen without SA_RESTART. Async-signal-safe.
+static int tk_make_eintr(ucontext_t *uc) {
+#if defined(__x86_64__)
+    greg_t *g = uc->uc_mcontext.gregs;
+    const unsigned char *pc = (const unsigned char *)g[REG_RIP];
+    if (pc[0] != 0x0f || pc[1] != 0x05 || !tk_may_eintr((long)g[REG_RAX])) return 0;
+    g[REG_RAX] = -EINTR;
+    g[REG_RIP] += 2;
+    return 1;
+#elif defined(__aarch64__)
+    const uint32_t *pc = (const uint32_t *)uc->uc_mcontext.pc;
+    if (*pc != 0xd4000001u || !tk_may_eintr((long)uc->uc_mcontext.regs[8])) return 0;
+    uc->uc_mcontext.regs[0] = (unsigned long long)-EINTR;
+    uc->uc_mcontext.pc += 4;
+    return 1;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+// Async-signal-safe: touches only the calling thread's block and its context;
+// no allocation, no locks, errno preserved.
+static void tk_handler(int sig, siginfo_t *info, void *ctx) {
+    (void)sig;
+    (void)info;
+    CPthreadShim_block *b = tk_self;
+    if (b == NULL) return;  // not a killable thread: ignore
+    int saved_errno = errno;
+    ucontext_t *uc = ctx;
+    if (__atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) != 0) {
+        uintptr_t *pc = tk_pc(uc);
+#if defined(__x86_64__) || defined(__aarch64__)
+        if (pc && *pc >= (uintptr_t)CPthreadShim_cp_begin && *pc < (uintptr_t)CPthreadShim_cp_end) {
+            *pc = (uintptr_t)CPthreadShim_cp_cancel;  // not started yet: cancel it
+        } else
+#endif
+        if (b->region == CPthreadShim_REGION_BLOCKING && tk_make_eintr(uc)) {
+            b->eintr_made++;
+        }
+    }
+    // Published last: a sender that sees this may resend (one in flight).
+    __atomic_fetch_add(&b->handled, 1, __ATOMIC_RELEASE);
+    errno = saved_errno;
+}
+
+// --- The signal ---
+
+int CPthreadShim_signal_state(int sig) {
+    if (sig < 1 || sig > SIGRTMAX) return -1;
+    struct sigaction old;
+    if (sigaction(sig, NULL, &old) != 0) return -1;
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == tk_handler) return 1;
+    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) return 0;
+    return 2;
+}
+
+int CPthreadShim_signal_probe(void) {
+    sigset_t blocked;
+    pthread_sigmask(SIG_BLOCK, NULL, &blocked);
+    for (int sig = SIGRTMAX - 6; sig >= SIGRTMIN; sig--) {
+        if (CPthreadShim_signal_state(sig) == 0 && !sigismember(&blocked, sig)) return sig;
+    }
+    return 0;
+}
+
+int CPthreadShim_signal_install(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = tk_handler;
+    // SA_RESTART: code inside an async region keeps stdio working; blocking
+    // regions get their EINTR from tk_make_eintr instead.
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) return errno;
+    tk_signo = sig;
+    return 0;
+}
+
+int CPthreadShim_signal_current(void) { return tk_signo; }
+
+int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size, void *(*start)(void *), void *arg) {
+    pthread_attr_t attr;
+    int err = pthread_attr_init(&attr);
+    if (err) return err;
+    if (stack_size) err = pthread_attr_setstacksize(&attr, stack_size);
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    sigaddset(&mask, tk_signo);
+    if (!err) err = pthread_attr_setsigmask_np(&attr, &mask);
+    if (!err) err = pthread_create(out, &attr, start, arg);
+    pthread_attr_destroy(&attr);
+    return err;
+}
+
+int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t) {
+    uint32_t sent = __atomic_load_n(&b->sent, __ATOMIC_ACQUIRE);
+    if (sent != __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE)) return 0;
+    if (!__atomic_compare_exchange_n(&b->sent, &sent, sent + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;  // another sender won: its signal is the one in flight
+    int err = pthread_kill(t, tk_signo);
+    if (err) {
+        __atomic_fetch_sub(&b->sent, 1, __ATOMIC_RELEASE);
+        return -err;
+    }
+    return 1;
+}
+
+// --- Receptive windows ---
+
+void CPthreadShim_receptive(int on) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, tk_signo);
+    pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, &set, NULL);
+}
+
+void CPthreadShim_blocking_enter(CPthreadShim_block *b) {
+    __atomic_store_n(&b->region, CPthreadShim_REGION_BLOCKING, __ATOMIC_SEQ_CST);
+    CPthreadShim_receptive(1);
+}
+
+void CPthreadShim_blocking_leave(CPthreadShim_block *b) {
+    CPthreadShim_receptive(0);
+    __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
+}
+
+long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2, long a3,
+                             long a4, long a5, long a6) {
+    CPthreadShim_receptive(1);
+    long r = CPthreadShim_cp_asm(word, nr, a1, a2, a3, a4, a5, a6);
+    CPthreadShim_receptive(0);
+    // Non-restartable syscalls (poll, nanosleep...) return EINTR at the end
+    // label; with a kill pending that is a cancellation, not a spurious wake.
+    if (r == -EINTR && __atomic_load_n(word, __ATOMIC_ACQUIRE)) r = -ECANCELED;
+    return r;
+}
+
+// --- futex ---
+
+int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *timeout) {
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
+    return r == 0 ? 0 : errno;
+}
+
+void CPthreadShim_futex_wake_all(uint32_t *addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+long CPthreadShim_foreign_read(int fd, void *buf, size_t n) {
+    return read(fd, buf, n);
+}

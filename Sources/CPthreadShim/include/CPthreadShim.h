@@ -1,0 +1,159 @@
+// CPthreadShim: the few things ThreadKill cannot do in Swift — run inside a
+// signal handler, make a syscall whose start can be cancelled without a race,
+// and touch a per-thread control block from that handler.
+// Policy (what a kill means, when to send one) lives in Swift.
+#ifndef CPTHREADSHIM_H
+#define CPTHREADSHIM_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+// Bits of the kill word. Any bit set means "a kill is pending"; Swift decides
+// which one to deliver. The word is also the futex that `ctx.sleep` waits on
+// and the word the cancellable-syscall stub loads.
+enum {
+    CPthreadShim_KILL_STOP = 1u << 0,       // sticky: stays set once requested
+    CPthreadShim_KILL_INTERRUPT = 1u << 1,  // consumed when thrown
+    CPthreadShim_KILL_RAISE = 1u << 2,      // consumed when thrown
+    CPthreadShim_KILL_BUDGET = 1u << 3,     // consumed when thrown
+};
+
+// Where the owner thread is. Only the owner writes it; its own handler reads it.
+enum {
+    CPthreadShim_REGION_NONE = 0,
+    CPthreadShim_REGION_BLOCKING = 1,  // foreign blocking call: convert a restarted syscall to EINTR
+};
+
+// One per killable thread. Allocated by Swift (CPthreadShim_block_create),
+// reached by the signal handler through an initial-exec thread-local pointer.
+typedef struct CPthreadShim_block {
+    uint32_t kill;          // atomic; pending kill bits (see above)
+    uint32_t handled;       // atomic; incremented by every handler run on this thread
+    uint32_t sent;          // atomic; incremented by every sender before pthread_kill
+    int32_t region;         // owner thread only (and its handler)
+    int32_t mask_depth;     // owner thread only: kills wait at delivery points
+    int32_t uninterruptible_depth;  // owner thread only: interruptible calls do not wake
+    uint32_t eintr_made;    // owner's handler only: restarted syscalls turned into EINTR
+} CPthreadShim_block;
+
+// --- Atomic accessors (inline so `checkpoint()` is one load and a branch) ---
+
+static inline uint32_t CPthreadShim_kill_load(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->kill, __ATOMIC_RELAXED);
+}
+static inline uint32_t CPthreadShim_kill_load_acquire(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->kill, __ATOMIC_ACQUIRE);
+}
+/// Sets bits and returns the previous word (sequentially consistent, pairs
+/// with the owner's region entry: either it sees the bit or we see the region).
+static inline uint32_t CPthreadShim_kill_set(CPthreadShim_block *b, uint32_t bits) {
+    return __atomic_fetch_or(&b->kill, bits, __ATOMIC_SEQ_CST);
+}
+static inline uint32_t CPthreadShim_kill_clear(CPthreadShim_block *b, uint32_t bits) {
+    return __atomic_fetch_and(&b->kill, ~bits, __ATOMIC_SEQ_CST);
+}
+/// The kill word itself: the futex `ctx.sleep` waits on.
+static inline uint32_t *CPthreadShim_kill_word(CPthreadShim_block *b) { return &b->kill; }
+static inline uint32_t CPthreadShim_handled_load(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE);
+}
+static inline int32_t CPthreadShim_region_load(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->region, __ATOMIC_SEQ_CST);
+}
+
+// Depth counters: written only by the owner thread, read by its own handler,
+// hence relaxed atomics plus a signal fence (no cross-thread ordering needed).
+static inline int32_t CPthreadShim_mask_depth(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->mask_depth, __ATOMIC_RELAXED);
+}
+static inline int32_t CPthreadShim_mask_add(CPthreadShim_block *b, int32_t delta) {
+    int32_t d = __atomic_add_fetch(&b->mask_depth, delta, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return d;
+}
+static inline int32_t CPthreadShim_uninterruptible_depth(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->uninterruptible_depth, __ATOMIC_RELAXED);
+}
+static inline int32_t CPthreadShim_uninterruptible_add(CPthreadShim_block *b, int32_t delta) {
+    int32_t d = __atomic_add_fetch(&b->uninterruptible_depth, delta, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return d;
+}
+
+/// SIGRTMIN and SIGRTMAX are function-like macros Swift cannot import.
+static inline int CPthreadShim_sigrtmin(void) { return SIGRTMIN; }
+static inline int CPthreadShim_sigrtmax(void) { return SIGRTMAX; }
+
+// --- Blocks and the calling thread ---
+
+CPthreadShim_block *CPthreadShim_block_create(void);
+void CPthreadShim_block_destroy(CPthreadShim_block *b);
+/// Binds `b` to the calling thread for the handler (NULL unbinds), and
+/// disables pthread cancellation: Swift frames must never be unwound by it.
+void CPthreadShim_thread_bind(CPthreadShim_block *b);
+/// The calling thread's block, or NULL if it is not a killable thread.
+CPthreadShim_block *CPthreadShim_thread_block(void);
+
+/// Names the calling thread (at most 15 bytes are kept). Returns 0 or an errno value.
+int CPthreadShim_pthread_setname_np(const char *name);
+
+/// Whether `t` is the process's main thread (recorded at load time).
+int CPthreadShim_is_main_thread(pthread_t t);
+
+// --- The signal ---
+
+/// Probes downward from SIGRTMAX-6 for a real-time signal with the default
+/// disposition that the calling thread does not block. Returns 0 if none.
+int CPthreadShim_signal_probe(void);
+/// Returns 0 if `sig` has the default disposition, 1 if our handler owns it,
+/// 2 if someone else handles or ignores it, -1 if `sig` is not a valid signal.
+int CPthreadShim_signal_state(int sig);
+/// Installs the handler for `sig`. Returns 0 or an errno value.
+int CPthreadShim_signal_install(int sig);
+/// The installed signal, or 0.
+int CPthreadShim_signal_current(void);
+
+/// Creates a thread whose signal mask blocks the library's signal from its
+/// first instruction. Returns 0 or an errno value.
+int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size,
+                                void *(*start)(void *), void *arg);
+
+/// Sends the library's signal to a thread if none is in flight (a signal is in
+/// flight while `sent != handled`). Returns 1 if sent, 0 if one was already in
+/// flight, or -errno. The caller guarantees `t` cannot exit meanwhile.
+int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t);
+
+// --- Receptive windows: the only places the signal is unblocked ---
+
+/// Unblocks (1) or blocks (0) the library's signal on the calling thread.
+void CPthreadShim_receptive(int on);
+
+/// Enters a blocking region: sets `region` and unblocks the signal. While in
+/// it, a kill turns a restarted blocking syscall of foreign code into EINTR.
+void CPthreadShim_blocking_enter(CPthreadShim_block *b);
+/// Leaves the blocking region: blocks the signal, then clears `region`.
+void CPthreadShim_blocking_leave(CPthreadShim_block *b);
+
+/// A syscall that is cancelled, race-free, when `*word` is nonzero at entry or
+/// becomes nonzero (and the signal arrives) before the kernel starts work.
+/// Returns the raw result (-errno on failure); -ECANCELED when cancelled.
+/// The signal is unblocked only for the duration of the call.
+long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2,
+                             long a3, long a4, long a5, long a6);
+/// Whether this architecture has the race-free stub (1) or the portable
+/// check-then-call fallback that relies on resends (0).
+int CPthreadShim_syscall_cp_is_race_free(void);
+
+/// futex(FUTEX_WAIT_PRIVATE) on `addr` while it equals `expected`, with a
+/// relative timeout (NULL waits forever). Returns 0 or an errno value.
+int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *timeout);
+/// Wakes every waiter on `addr`.
+void CPthreadShim_futex_wake_all(uint32_t *addr);
+
+/// A plain blocking read through libc, for tests of foreign calls.
+long CPthreadShim_foreign_read(int fd, void *buf, size_t n);
+
+#endif

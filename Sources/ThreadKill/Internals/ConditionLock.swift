@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pthread mutex and a CLOCK_MONOTONIC condition variable: what
+/// `Synchronization.Mutex` does not offer (waiting for a condition).
+final class ConditionLock: @unchecked Sendable {
+    // Heap storage: pthread objects must not move.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        precondition(pthread_cond_init(cond, &attr) == 0, "pthread_cond_init failed")
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    func broadcast() { pthread_cond_broadcast(cond) }
+
+    func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// Waits until woken or the deadline passes; the lock must be held.
+    /// Returns false when the deadline has passed.
+    @discardableResult
+    func wait(until deadline: Deadline) -> Bool {
+        guard let nanos = deadline.nanos else {
+            pthread_cond_wait(cond, mutex)
+            return true
+        }
+        var ts = timespec(nanos: nanos)
+        return pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT
+    }
+}

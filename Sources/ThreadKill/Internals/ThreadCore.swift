@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+import Synchronization
+
+/// Everything ThreadKill keeps for one killable thread, shared by its handles,
+/// its context and the registry. One object per thread, never reused: the
+/// object's identity is the thread's generation, so no handle can ever reach a
+/// later thread that got the same recycled `pthread_t`.
+final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the accessors' rules in CPthreadShim.h
+    enum Lifecycle: UInt64 {
+        case starting = 0, running = 1, exiting = 2, finished = 3
+    }
+
+    /// Pending kills that carry data beyond their bit in the kill word.
+    struct Requests {
+        var stop: KillError?
+        var interrupt: KillError?
+    }
+
+    let id: UInt64
+    let name: String
+    let daemon: Bool
+    let createdAt: UInt64
+    let block: UnsafeMutablePointer<CPthreadShim_block>
+    let stop: StopSource
+
+    /// `[in-flight senders: 32 | lifecycle: 32]`. A sender takes a reference
+    /// with one CAS that also checks the thread is running; the thread's exit
+    /// gate waits for the references to drain, so `pthread_kill` never reaches
+    /// an exited (and possibly recycled) thread.
+    private let word = Atomic<UInt64>(Lifecycle.starting.rawValue)
+    private static let refUnit: UInt64 = 1 << 32
+    private let pthreadBits = Atomic<UInt>(0)
+    private let requests = Mutex(Requests())
+    /// Wakes the thread out of a `ctx.wait(on:)`; set only while it waits.
+    private let waker = Mutex<(@Sendable () -> Void)?>(nil)
+    private let done = ConditionLock()
+    private var isDone = false  // guarded by `done`
+    private var stopRegistration: StopCallback?
+
+    private static let ids = Atomic<UInt64>(0)
+
+    init(name: String, daemon: Bool, stopToken: StopToken?) {
+        self.id = Self.ids.add(1, ordering: .relaxed).newValue
+        self.name = name
+        self.daemon = daemon
+        self.createdAt = monotonicNanos()
+        guard let block = CPthreadShim_block_create() else { fatalError("ThreadKill: out of memory") }
+        self.block = block
+        self.stop = stopToken.map { StopSource(linkedTo: $0) } ?? StopSource()
+        // Weak: a group's stop may run this callback while the core is being deinitialized.
+        stopRegistration = stop.token.onStop { [weak self] in self?.stopRequested() }
+    }
+
+    deinit {
+        stopRegistration?.cancel()
+        CPthreadShim_block_destroy(block)
+    }
+
+    // MARK: Lifecycle
+
+    var lifecycle: Lifecycle {
+        Lifecycle(rawValue: word.load(ordering: .acquiring) & 0xffff_ffff)!
+    }
+
+    var pthread: pthread_t? {
+        let bits = pthreadBits.load(ordering: .acquiring)
+        return bits == 0 ? nil : pthread_t(bits)
+    }
+
+    var isCurrentThread: Bool { CPthreadShim_thread_block() == block }
+
+    /// Runs on the new thread: binds the block, runs `body`, passes the exit gate.
+    func threadMain(_ body: () -> Void) {
+        CPthreadShim_thread_bind(block)
+        pthreadBits.store(UInt(pthread_self()), ordering: .releasing)
+        setThreadName()
+        _ = word.compareExchange(expected: Lifecycle.starting.rawValue, desired: Lifecycle.running.rawValue, ordering: .acquiringAndReleasing)
+        body()
+        passExitGate()
+        CPthreadShim_thread_bind(nil)
+        Registry.remove(self)
+        done.withLock {
+            isDone = true
+            done.broadcast()
+        }
+    }
+
+    private func setThreadName() {
+        // The kernel keeps 15 bytes; cut at a character boundary.
+        var bytes: [CChar] = []
+        for scalar in name.unicodeScalars {
+            let utf8 = Array(String(scalar).utf8CString.dropLast())
+            if bytes.count + utf8.count > 15 { break }
+            bytes += utf8
+        }
+        bytes.append(0)
+        _ = CPthreadShim_pthread_setname_np(bytes)
+    }
+
+    private func passExitGate() {
+        var w = word.load(ordering: .relaxed)
+        while true {
+            let desired = (w & ~0xffff_ffff) | Lifecycle.exiting.rawValue
+            let (exchanged, original) = word.compareExchange(expected: w, desired: desired, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            w = original
+        }
+        while word.load(ordering: .acquiring) >> 32 != 0 { sched_yield() }
+        word.store(Lifecycle.finished.rawValue, ordering: .releasing)
+    }
+
+    /// Waits until the thread has passed its exit gate and published its outcome.
+    func waitDone(until deadline: Deadline) -> Bool {
+        done.withLock {
+            while !isDone {
+                if !done.wait(until: deadline) { return isDone }
+            }
+            return true
+        }
+    }
+
+    /// Runs `body` with the thread's `pthread_t` while holding a reference that
+    /// keeps the thread from exiting. Returns nil if the thread is not running.
+    func withRunningThread<R>(_ body: (pthread_t) -> R) -> R? {
+        var w = word.load(ordering: .acquiring)
+        while true {
+            guard w & 0xffff_ffff == Lifecycle.running.rawValue else { return nil }
+            let (exchanged, original) = word.compareExchange(expected: w, desired: w + Self.refUnit, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            w = original
+        }
+        defer { word.subtract(Self.refUnit, ordering: .releasing) }
+        return body(pthread!)
+    }
+
+    // MARK: Sending kills
+
+    /// Refuses targets that a kill may not reach.
+    func checkTarget(_ what: String, allowSelf: Bool = false) throws(ThreadKillError) {
+        if lifecycle == .exiting || lifecycle == .finished { throw .alreadyFinished(what) }
+        if !allowSelf && isCurrentThread { throw .callingThread(what) }
+    }
+
+    private func stopRequested() {
+        requests.withLock { r in
+            if r.stop == nil { r.stop = KillError(reason: .stopRequested, id: .next()) }
+            _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_STOP))
+        }
+        wake()
+    }
+
+    func interrupt() throws(ThreadKillError) {
+        try checkTarget("interrupt()")
+        requests.withLock { r in
+            if r.interrupt == nil { r.interrupt = KillError(reason: .interrupted, id: .next()) }
+            _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_INTERRUPT))
+        }
+        wake()
+        kick()
+    }
+
+    /// Wakes every wait that watches the kill word: sleeps, monitor waits.
+    func wake() {
+        CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
+        waker.withLock { $0?() }
+    }
+
+    /// Sends the signal unless one is already in flight.
+    @discardableResult
+    func kick() -> Bool {
+        withRunningThread { CPthreadShim_kick(block, $0) } == 1
+    }
+
+    // MARK: Receiving kills (owner thread only)
+
+    /// Consumes the highest-priority pending kill and returns it. Stops are
+    /// sticky: they are returned again at every later call.
+    func takeKill() -> KillError? {
+        requests.withLock { r in
+            let bits = CPthreadShim_kill_load(block)
+            if bits & UInt32(CPthreadShim_KILL_INTERRUPT) != 0, let kill = r.interrupt {
+                r.interrupt = nil
+                _ = CPthreadShim_kill_clear(block, UInt32(CPthreadShim_KILL_INTERRUPT))
+                return kill
+            }
+            if bits & UInt32(CPthreadShim_KILL_STOP) != 0 { return r.stop }
+            return nil
+        }
+    }
+
+    /// Installs (or clears) the closure that wakes the thread from a monitor wait.
+    func setWaker(_ wake: (@Sendable () -> Void)?) {
+        waker.withLock { $0 = wake }
+    }
+}

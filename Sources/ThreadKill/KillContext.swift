@@ -1,0 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+
+/// The running thread's side of ThreadKill: where kills are delivered.
+///
+/// A context belongs to the thread it was given to and cannot leave it (it is
+/// not `Sendable`). Its **delivery points** are where a pending kill is thrown
+/// as a ``KillError``:
+/// - ``checkpoint()`` — waits while ``masked(_:)``;
+/// - interruptible calls: ``sleep(for:)``, ``wait(on:until:timeout:then:)`` —
+///   they also *wake* for a kill, at once, and wait only inside ``uninterruptible(_:)``;
+/// - the end of the outermost ``masked(_:)`` or ``uninterruptible(_:)``.
+public struct KillContext {
+    let core: ThreadCore
+
+    init(core: ThreadCore) { self.core = core }
+
+    private var block: UnsafeMutablePointer<CPthreadShim_block> { core.block }
+
+    /// The thread this context belongs to.
+    public var thread: ThreadRef { ThreadRef(core: core) }
+
+    /// Whether a stop has been requested. One atomic load.
+    public var isStopRequested: Bool { core.stop.isStopRequested }
+
+    /// The thread's stop token: register ``StopToken/onStop(_:)`` callbacks on it,
+    /// or pass it to work that should stop with this thread.
+    public var stopToken: StopToken { core.stop.token }
+
+    /// Throws the pending kill, if any, unless masked.
+    ///
+    /// The fast path is one relaxed atomic load and a branch: call it as often as you like.
+    @inline(__always)
+    public func checkpoint() throws(KillError) {
+        if CPthreadShim_kill_load(block) != 0 { try deliver(.checkpoint) }
+    }
+
+    enum Point { case checkpoint, interruptible }
+
+    /// The slow path of every delivery point.
+    @inline(never)
+    func deliver(_ point: Point) throws(KillError) {
+        if CPthreadShim_uninterruptible_depth(block) > 0 { return }
+        if point == .checkpoint && CPthreadShim_mask_depth(block) > 0 { return }
+        if let kill = core.takeKill() { throw kill }
+    }
+
+    // MARK: Masking
+
+    /// Runs `body` with kills deferred at checkpoints; a kill that arrives
+    /// meanwhile is thrown when the outermost mask ends (Haskell's `mask`).
+    ///
+    /// Interruptible calls inside still wake and throw; use
+    /// ``uninterruptible(_:)`` to keep them asleep too. Masks nest.
+    /// - Throws: what `body` throws, or the pending kill at the end.
+    public func masked<R>(_ body: () throws -> R) throws -> R {
+        CPthreadShim_mask_add(block, 1)
+        let result: R
+        do {
+            result = try body()
+        } catch {
+            CPthreadShim_mask_add(block, -1)
+            throw error
+        }
+        if CPthreadShim_mask_add(block, -1) == 0 { try checkpoint() }
+        return result
+    }
+
+    /// Runs `body` with every kill deferred, at checkpoints and interruptible
+    /// calls alike; the pending kill is thrown when the outermost region ends.
+    /// - Throws: what `body` throws, or the pending kill at the end.
+    public func uninterruptible<R>(_ body: () throws -> R) throws -> R {
+        CPthreadShim_mask_add(block, 1)
+        CPthreadShim_uninterruptible_add(block, 1)
+        let result: R
+        do {
+            result = try body()
+        } catch {
+            CPthreadShim_uninterruptible_add(block, -1)
+            CPthreadShim_mask_add(block, -1)
+            throw error
+        }
+        CPthreadShim_uninterruptible_add(block, -1)
+        if CPthreadShim_mask_add(block, -1) == 0 { try checkpoint() }
+        return result
+    }
+
+    // MARK: Interruptible waits
+
+    /// Sleeps for `duration`, or until a kill arrives — then throws it at once
+    /// (the seed's stop-event wait, without polling).
+    ///
+    /// - Throws: ``KillError`` for a kill; ``ThreadKillError`` for a negative duration.
+    public func sleep(for duration: Duration) throws {
+        let deadline = Deadline(after: try duration.validatedNanos("sleep(for:)"))
+        let word = CPthreadShim_kill_word(block)
+        while true {
+            let bits = CPthreadShim_kill_load_acquire(block)
+            if bits != 0 { try deliver(.interruptible) }
+            let remaining = deadline.remaining
+            if remaining == 0 { return }
+            if var ts = remaining.map(timespec(nanos:)) {
+                _ = CPthreadShim_futex_wait(word, bits, &ts)
+            } else {
+                _ = CPthreadShim_futex_wait(word, bits, nil)
+            }
+        }
+    }
+
+    /// Waits until `condition` holds for the monitor's state, then runs `body`
+    /// on it under the monitor's lock; returns early, throwing, when a kill arrives.
+    ///
+    /// - Parameters:
+    ///   - monitor: The state to wait on. Changes made through
+    ///     ``Monitor/withLock(_:)`` wake the wait.
+    ///   - condition: Checked under the lock, before the first wait and after every wake.
+    ///   - timeout: How long to wait at most; nil waits forever.
+    ///   - body: Runs under the lock once `condition` holds.
+    /// - Returns: What `body` returned, or nil if the timeout passed first.
+    /// - Throws: ``KillError`` for a kill; ``ThreadKillError`` for a negative timeout.
+    public func wait<State, R>(
+        on monitor: Monitor<State>,
+        until condition: (State) -> Bool,
+        timeout: Duration? = nil,
+        then body: (inout State) throws -> R
+    ) throws -> R? {
+        let deadline = Deadline(after: try timeout.map { d throws(ThreadKillError) in try d.validatedNanos("wait(on:timeout:)") })
+        core.setWaker { monitor.wakeAll() }
+        defer { core.setWaker(nil) }
+        return try monitor.waitLocked(until: deadline) { state throws -> R? in
+            if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptible) }
+            return condition(state) ? try body(&state) : nil
+        }
+    }
+}
+
+@available(*, unavailable, message: "a KillContext belongs to its thread")
+extension KillContext: Sendable {}

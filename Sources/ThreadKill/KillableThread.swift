@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+import Synchronization
+
+/// A real pthread running a Swift body that can be stopped from outside.
+///
+/// The body receives a ``KillContext``: its delivery points (``KillContext/checkpoint()``,
+/// ``KillContext/sleep(for:)``, ``KillContext/wait(on:until:timeout:then:)``) are where
+/// kills arrive. ``join()`` returns an ``Outcome``.
+///
+/// ```swift
+/// let worker = try KillableThread(name: "worker") { ctx in
+///     while true {
+///         try ctx.checkpoint()
+///         print("thread running")
+///         try ctx.sleep(for: .milliseconds(100))
+///     }
+/// }
+/// try worker.requestStop()
+/// print(try worker.join())   // stopped: stop requested ...
+/// ```
+///
+/// A handle that is dropped without ``join()`` detaches the thread, which then
+/// cleans up after itself; it never leaks.
+public final class KillableThread<Value: Sendable>: Sendable {
+    let core: ThreadCore
+    private let box: OutcomeBox<Value>
+    private let pthread: pthread_t
+    private let reaped = Mutex(false)
+
+    /// Starts a thread running `body`.
+    ///
+    /// - Parameters:
+    ///   - name: Shown in `/proc/self/task/*/comm` (cut to 15 bytes there) and in
+    ///     ``ThreadKill/liveThreads``.
+    ///   - stackSize: Bytes of stack; nil for the system default. At least 16 KiB.
+    ///   - daemon: Whether the thread may be abandoned when the program exits.
+    ///   - stopToken: A token whose stop also stops this thread (for groups).
+    ///   - body: The work. It runs on the new thread with that thread's context.
+    /// - Throws: ``ThreadKillError`` if the stack size is invalid, the signal
+    ///   cannot be installed, or `pthread_create` fails.
+    public init(
+        name: String = "killable",
+        stackSize: Int? = nil,
+        daemon: Bool = false,
+        stopToken: StopToken? = nil,
+        _ body: @escaping @Sendable (KillContext) throws -> Value
+    ) throws(ThreadKillError) {
+        if let stackSize, stackSize < 16 * 1024 {
+            throw ThreadKillError(.invalidArgument, "stackSize must be at least 16384 bytes, got \(stackSize)")
+        }
+        _ = try SignalSetup.ensureInstalled()
+        let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken)
+        let box = OutcomeBox<Value>()
+        let start = StartBox(core: core) {
+            box.set(Self.run(body, in: KillContext(core: core)))
+        }
+        Registry.insert(core)
+        var thread = pthread_t()
+        let err = CPthreadShim_pthread_create(&thread, stackSize ?? 0, threadEntry, Unmanaged.passRetained(start).toOpaque())
+        if err != 0 {
+            Unmanaged.passUnretained(start).release()
+            Registry.remove(core)
+            if err == EINVAL { throw ThreadKillError(.invalidArgument, errno: err, "pthread_create refused the stack size \(stackSize ?? 0)") }
+            throw .system("pthread_create", err)
+        }
+        self.core = core
+        self.box = box
+        self.pthread = thread
+    }
+
+    deinit {
+        reaped.withLock { reaped in
+            if !reaped { pthread_detach(pthread) }
+        }
+    }
+
+    private static func run(_ body: (KillContext) throws -> Value, in ctx: KillContext) -> Outcome<Value> {
+        do {
+            return .returned(try body(ctx))
+        } catch let kill as KillError {
+            let report = KillReport(kill: kill, endedAt: monotonicNanos())
+            return kill.reason == .stopRequested ? .stopped(report) : .killed(report)
+        } catch {
+            return .threw(error)
+        }
+    }
+
+    /// A non-generic reference to this thread, for lists and registries.
+    public var ref: ThreadRef { ThreadRef(core: core) }
+
+    /// The thread's name as given.
+    public var name: String { core.name }
+    /// Unique within the process, never reused.
+    public var id: UInt64 { core.id }
+    /// Where the thread is in its life.
+    public var state: ThreadState { ref.state }
+
+    /// Requests a cooperative stop (the seed's stop flag and stop event).
+    /// See ``ThreadRef/requestStop()``.
+    public func requestStop() throws(ThreadKillError) { try ref.requestStop() }
+
+    /// Interrupts the thread's current or next interruptible call.
+    /// See ``ThreadRef/interrupt()``.
+    public func interrupt() throws(ThreadKillError) { try ref.interrupt() }
+
+    /// Waits for the thread to end and returns how it ended.
+    ///
+    /// Any number of threads may join, any number of times: each gets the same outcome.
+    /// - Throws: ``ThreadKillError/Code/callingThread`` when called from the thread itself.
+    public func join() throws(ThreadKillError) -> Outcome<Value> {
+        try join(until: .never)!
+    }
+
+    /// Waits at most `timeout` for the thread to end.
+    ///
+    /// - Returns: The outcome, or nil if the thread is still running.
+    /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative timeout,
+    ///   ``ThreadKillError/Code/callingThread`` when called from the thread itself.
+    public func join(timeout: Duration) throws(ThreadKillError) -> Outcome<Value>? {
+        try join(until: Deadline(after: timeout.validatedNanos("join(timeout:)")))
+    }
+
+    private func join(until deadline: Deadline) throws(ThreadKillError) -> Outcome<Value>? {
+        if core.isCurrentThread { throw .callingThread("join()") }
+        guard core.waitDone(until: deadline) else { return nil }
+        reaped.withLock { reaped in
+            if !reaped {
+                pthread_join(pthread, nil)
+                reaped = true
+            }
+        }
+        return box.get()
+    }
+}
+
+/// Where a killable thread is in its life.
+public enum ThreadState: String, Sendable {
+    /// Created; its body has not started yet.
+    case starting
+    /// Running its body.
+    case running
+    /// Running, with a stop requested; or leaving its body.
+    case stopping
+    /// Done: ``KillableThread/join()`` returns at once.
+    case finished
+}
+
+private final class OutcomeBox<Value: Sendable>: Sendable {
+    private let outcome = Mutex<Outcome<Value>?>(nil)
+    func set(_ value: Outcome<Value>) { outcome.withLock { $0 = value } }
+    func get() -> Outcome<Value>? { outcome.withLock { $0 } }
+}
+
+private final class StartBox {
+    let core: ThreadCore
+    let run: () -> Void
+    init(core: ThreadCore, run: @escaping () -> Void) {
+        self.core = core
+        self.run = run
+    }
+}
+
+private func threadEntry(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    let start = Unmanaged<StartBox>.fromOpaque(arg!).takeRetainedValue()
+    start.core.threadMain(start.run)
+    return nil
+}

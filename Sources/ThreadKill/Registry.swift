@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+import Synchronization
+
+/// The live killable threads. Only start and exit take its lock; kills go
+/// straight to a thread's own ``ThreadCore``.
+enum Registry {
+    private static let live = Mutex<[UInt64: ThreadCore]>([:])
+
+    static func insert(_ core: ThreadCore) { live.withLock { $0[core.id] = core } }
+    static func remove(_ core: ThreadCore) { _ = live.withLock { $0.removeValue(forKey: core.id) } }
+    static var all: [ThreadCore] { live.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+}
+
+/// Process-wide operations: the live threads, lookups, and the signal.
+public enum ThreadKill {
+    /// Every killable thread that has not finished, oldest first.
+    public static var liveThreads: [ThreadRef] {
+        Registry.all.map(ThreadRef.init(core:))
+    }
+
+    /// The calling thread, if ThreadKill started it.
+    public static var currentThread: ThreadRef? {
+        guard let block = CPthreadShim_thread_block() else { return nil }
+        return Registry.all.first { $0.block == block }.map(ThreadRef.init(core:))
+    }
+
+    /// The killable thread behind a `pthread_t`.
+    ///
+    /// - Throws: ``ThreadKillError/Code/mainThread`` for the main thread,
+    ///   ``ThreadKillError/Code/notOwned`` for any thread ThreadKill did not start
+    ///   (Dispatch and Swift-concurrency pool threads block every real-time
+    ///   signal, so no kill could reach them), or that has already finished.
+    public static func thread(for pthread: pthread_t) throws(ThreadKillError) -> ThreadRef {
+        if CPthreadShim_is_main_thread(pthread) != 0 {
+            throw ThreadKillError(.mainThread, "the main thread is never a kill target; stop the program instead")
+        }
+        guard let core = Registry.all.first(where: { $0.pthread.map { pthread_equal($0, pthread) != 0 } ?? false }) else {
+            throw ThreadKillError(.notOwned, "thread \(pthread) was not started by ThreadKill (or has finished); only KillableThreads can be targets")
+        }
+        return ThreadRef(core: core)
+    }
+
+    /// The real-time signal ThreadKill uses, once installed (at the first thread start).
+    public static var signal: Int32? { SignalSetup.current }
+
+    /// Chooses the real-time signal ThreadKill uses, instead of the probed one
+    /// (or the `THREADKILL_SIGNAL` environment variable). Call it before the first
+    /// ``KillableThread`` starts.
+    ///
+    /// - Throws: ``ThreadKillError/Code/signalInUse(_:)`` if someone else handles
+    ///   or ignores `signal`; ``ThreadKillError/Code/signalAlreadyChosen(_:)`` if a
+    ///   different signal is already installed; ``ThreadKillError/Code/invalidArgument``
+    ///   if `signal` is not a real-time signal.
+    public static func useSignal(_ signal: Int32) throws(ThreadKillError) {
+        try SignalSetup.use(signal)
+    }
+}

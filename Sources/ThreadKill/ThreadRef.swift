@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+
+/// A non-generic reference to a killable thread: what ``ThreadKill`` lists and
+/// looks up, and what ``KillableThread/ref`` returns.
+///
+/// A reference never reaches another thread, even after this one has finished
+/// and its `pthread_t` was reused: operations on a finished thread throw
+/// ``ThreadKillError/Code/alreadyFinished`` and send nothing.
+public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
+    let core: ThreadCore
+
+    /// Unique within the process, never reused.
+    public var id: UInt64 { core.id }
+    /// The name given at start.
+    public var name: String { core.name }
+    /// Whether the thread may be abandoned at exit.
+    public var isDaemon: Bool { core.daemon }
+    /// How long ago the thread was started.
+    public var age: Duration { .nanoseconds(monotonicNanos() - core.createdAt) }
+
+    /// Where the thread is in its life.
+    public var state: ThreadState {
+        switch core.lifecycle {
+        case .starting: return .starting
+        case .running: return core.stop.isStopRequested ? .stopping : .running
+        case .exiting: return .stopping
+        case .finished: return .finished
+        }
+    }
+
+    /// Requests a cooperative stop: the seed's stop flag and stop event.
+    ///
+    /// The stop is sticky and is thrown as a ``KillError`` with reason
+    /// ``KillError/Reason/stopRequested`` at every delivery point the thread
+    /// reaches; ``KillContext/sleep(for:)`` and ``KillContext/wait(on:until:timeout:then:)``
+    /// return early, at once. Stop callbacks registered on the thread's
+    /// ``KillContext/stopToken`` run on the calling thread. No signal is sent:
+    /// a thread blocked in a system call is woken by ``interrupt()``.
+    ///
+    /// A thread may request its own stop.
+    /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended.
+    public func requestStop() throws(ThreadKillError) {
+        try core.checkTarget("requestStop()", allowSelf: true)
+        core.stop.requestStop()
+    }
+
+    /// Interrupts the thread: its current or next interruptible call throws a
+    /// ``KillError`` with reason ``KillError/Reason/interrupted`` (Java's
+    /// `Thread.interrupt`). An interrupt is consumed when thrown.
+    ///
+    /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended,
+    ///   ``ThreadKillError/Code/callingThread`` from the thread itself.
+    public func interrupt() throws(ThreadKillError) {
+        try core.interrupt()
+    }
+
+    public var description: String { "#\(id) \(name) (\(state.rawValue))" }
+
+    public static func == (a: ThreadRef, b: ThreadRef) -> Bool { a.core === b.core }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(core)) }
+}
