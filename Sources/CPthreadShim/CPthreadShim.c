@@ -28,6 +28,11 @@ __attribute__((constructor)) static void tk_record_main(void) {
     }
 }
 
+pthread_t CPthreadShim_main_thread(int *known) {
+    *known = tk_main_known;
+    return tk_main_thread;
+}
+
 int CPthreadShim_is_main_thread(pthread_t t) {
     return tk_main_known && pthread_equal(t, tk_main_thread);
 }
@@ -44,6 +49,15 @@ void CPthreadShim_thread_bind(CPthreadShim_block *b) {
 }
 
 CPthreadShim_block *CPthreadShim_thread_block(void) { return tk_self; }
+
+size_t CPthreadShim_current_stack_size(void) {
+    pthread_attr_t attr;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
+    pthread_attr_getstacksize(&attr, &size);
+    pthread_attr_destroy(&attr);
+    return size;
+}
 
 int CPthreadShim_pthread_setname_np(const char *name) {
     return pthread_setname_np(pthread_self(), name);
@@ -158,10 +172,10 @@ int CPthreadShim_signal_state(int sig) {
 }
 
 int CPthreadShim_signal_probe(void) {
-    sigset_t blocked;
-    pthread_sigmask(SIG_BLOCK, NULL, &blocked);
+    // The caller's mask says nothing: Dispatch and Swift-concurrency threads
+    // block every real-time signal. Killable threads manage their own mask.
     for (int sig = SIGRTMAX - 6; sig >= SIGRTMIN; sig--) {
-        if (CPthreadShim_signal_state(sig) == 0 && !sigismember(&blocked, sig)) return sig;
+        if (CPthreadShim_signal_state(sig) == 0) return sig;
     }
     return 0;
 }

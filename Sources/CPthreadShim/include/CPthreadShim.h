@@ -100,13 +100,18 @@ CPthreadShim_block *CPthreadShim_thread_block(void);
 /// Names the calling thread (at most 15 bytes are kept). Returns 0 or an errno value.
 int CPthreadShim_pthread_setname_np(const char *name);
 
+/// The calling thread's stack size in bytes (pthread_getattr_np), or 0.
+size_t CPthreadShim_current_stack_size(void);
+
 /// Whether `t` is the process's main thread (recorded at load time).
 int CPthreadShim_is_main_thread(pthread_t t);
+/// The main thread recorded at load time; `*known` says whether there is one.
+pthread_t CPthreadShim_main_thread(int *known);
 
 // --- The signal ---
 
 /// Probes downward from SIGRTMAX-6 for a real-time signal with the default
-/// disposition that the calling thread does not block. Returns 0 if none.
+/// disposition. Returns 0 if none.
 int CPthreadShim_signal_probe(void);
 /// Returns 0 if `sig` has the default disposition, 1 if our handler owns it,
 /// 2 if someone else handles or ignores it, -1 if `sig` is not a valid signal.

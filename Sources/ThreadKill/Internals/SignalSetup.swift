@@ -42,6 +42,7 @@ enum SignalSetup {
     static func use(_ signal: Int32) throws(ThreadKillError) {
         try installed.withLock { (sig: inout Int32) throws(ThreadKillError) in
             if sig == signal { return }
+            try checkAvailable(signal)
             if sig != 0 {
                 throw ThreadKillError(.signalAlreadyChosen(sig), "ThreadKill already uses signal \(sig); it can be chosen only once, before the first killable thread")
             }
@@ -51,14 +52,20 @@ enum SignalSetup {
     }
 
     private static func install(_ signal: Int32) throws(ThreadKillError) {
+        try checkAvailable(signal)
+        let err = CPthreadShim_signal_install(signal)
+        if err != 0 { throw .system("sigaction", err) }
+    }
+
+    /// Refuses a signal that is not real-time or that someone else handles.
+    private static func checkAvailable(_ signal: Int32) throws(ThreadKillError) {
         let low = CPthreadShim_sigrtmin(), high = CPthreadShim_sigrtmax()
         guard signal >= low && signal <= high else {
             throw ThreadKillError(.invalidArgument, "signal \(signal) is not a real-time signal (\(low)...\(high))")
         }
         switch CPthreadShim_signal_state(signal) {
         case 0, 1:
-            let err = CPthreadShim_signal_install(signal)
-            if err != 0 { throw .system("sigaction", err) }
+            return
         default:
             throw ThreadKillError(.signalInUse(signal), "signal \(signal) is already handled or ignored by someone else; choose another with \(environmentVariable) or ThreadKill.useSignal(_:)")
         }

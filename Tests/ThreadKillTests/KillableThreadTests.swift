@@ -1,0 +1,286 @@
+import Dispatch
+import CPthreadShim
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Boom: Error, Equatable { let code: Int }
+
+@Suite("KillableThread")
+struct KillableThreadTests {
+    @Test("a body's value comes back from join")
+    func returnsValue() throws {
+        let thread = try KillableThread { _ in 6 * 7 }
+        #expect(try thread.joinOrFail().value == 42)
+        #expect(thread.state == .finished)
+    }
+
+    @Test("a body's own error comes back as .threw")
+    func throwsError() throws {
+        let thread = try KillableThread { _ -> Int in throw Boom(code: 7) }
+        guard case .threw(let error) = try thread.joinOrFail() else {
+            Issue.record("expected .threw")
+            return
+        }
+        #expect(error as? Boom == Boom(code: 7))
+    }
+
+    @Test("requestStop wakes a thread from a one-hour sleep, at once", .timeLimit(.minutes(1)))
+    func stopWakesSleep() throws {
+        let sleeping = Latch()
+        let thread = try KillableThread(name: "sleeper") { ctx in
+            sleeping.open()
+            try ctx.sleep(for: .seconds(3600))
+        }
+        sleeping.wait()
+        try thread.requestStop()
+        guard case .stopped(let report) = try thread.joinOrFail() else {
+            Issue.record("expected .stopped")
+            return
+        }
+        #expect(report.reason == .stopRequested)
+        #expect(report.latency < hangBound)
+    }
+
+    @Test("requestStop wakes a thread waiting on a monitor that nobody will change", .timeLimit(.minutes(1)))
+    func stopWakesMonitorWait() throws {
+        let monitor = Monitor(0)
+        let waiting = Latch()
+        let thread = try KillableThread { ctx -> Int? in
+            waiting.open()
+            return try ctx.wait(on: monitor, until: { $0 > 0 }) { $0 }
+        }
+        waiting.wait()
+        try thread.requestStop()
+        #expect(try thread.joinOrFail().report?.reason == .stopRequested)
+    }
+
+    @Test("a monitor wait returns the value once the condition holds")
+    func monitorWaitSeesChange() throws {
+        let monitor = Monitor<[Int]>([])
+        let thread = try KillableThread { ctx in
+            try ctx.wait(on: monitor, until: { !$0.isEmpty }) { $0.removeFirst() }
+        }
+        monitor.withLock { $0.append(5) }
+        #expect(try thread.joinOrFail().value == .some(5))
+    }
+
+    @Test("a monitor wait with a timeout returns nil when it passes")
+    func monitorWaitTimesOut() throws {
+        let monitor = Monitor(false)
+        let thread = try KillableThread { ctx in
+            try ctx.wait(on: monitor, until: { $0 }, timeout: .milliseconds(1)) { _ in 1 }
+        }
+        #expect(try thread.joinOrFail().value == .some(nil))
+    }
+
+    @Test("a short sleep that nobody interrupts returns normally")
+    func sleepReturns() throws {
+        let thread = try KillableThread { ctx in
+            try ctx.sleep(for: .milliseconds(1))
+            return true
+        }
+        #expect(try thread.joinOrFail().value == true)
+    }
+
+    @Test("a stop is sticky: swallowed once, it is thrown again at the next checkpoint")
+    func stopIsSticky() throws {
+        let thread = try KillableThread { ctx -> Int in
+            try ctx.thread.requestStop()
+            var swallowed = 0
+            do { try ctx.checkpoint() } catch { swallowed += 1 }
+            do { try ctx.checkpoint() } catch { swallowed += 1 }
+            return swallowed
+        }
+        #expect(try thread.joinOrFail().value == 2)
+    }
+
+    @Test("the seed's stop-flag loop ends when the flag is set")
+    func stopFlagLoop() throws {
+        let running = Latch()
+        let thread = try KillableThread { ctx -> Int in
+            var iterations = 0
+            while !ctx.isStopRequested {
+                iterations += 1
+                if iterations == 1 { running.open() }
+            }
+            return iterations
+        }
+        running.wait()
+        try thread.requestStop()
+        #expect((try thread.joinOrFail().value ?? 0) > 0)
+    }
+
+    @Test("a group source stops every thread linked to it", .timeLimit(.minutes(1)))
+    func groupStop() throws {
+        let group = StopSource()
+        let threads = try (0..<4).map { _ in
+            try KillableThread(stopToken: group.token) { ctx in try ctx.sleep(for: .seconds(3600)) }
+        }
+        group.requestStop()
+        for thread in threads {
+            #expect(try thread.joinOrFail().report?.reason == .stopRequested)
+        }
+    }
+
+    @Test("masked defers a stop until the outermost mask ends")
+    func maskedDefers() throws {
+        let thread = try KillableThread { ctx -> [String] in
+            var log: [String] = []
+            do {
+                try ctx.masked {
+                    try ctx.thread.requestStop()
+                    try ctx.checkpoint()
+                    log.append("outer")
+                    try ctx.masked {
+                        try ctx.checkpoint()
+                        log.append("inner")
+                    }
+                    log.append("after inner")
+                }
+            } catch let kill as KillError {
+                log.append(kill.reason.rawValue)
+            }
+            return log
+        }
+        #expect(try thread.joinOrFail().value == ["outer", "inner", "after inner", "stop requested"])
+    }
+
+    @Test("uninterruptible keeps a sleep asleep through a stop, then delivers it")
+    func uninterruptibleSleep() throws {
+        let thread = try KillableThread { ctx -> Bool in
+            var slept = false
+            do {
+                try ctx.uninterruptible {
+                    try ctx.thread.requestStop()
+                    try ctx.sleep(for: .milliseconds(20))
+                    slept = true
+                }
+            } catch is KillError {
+                return slept
+            }
+            return false
+        }
+        #expect(try thread.joinOrFail().value == true)
+    }
+
+    @Test("join(timeout:) returns nil while the thread runs, then the outcome", .timeLimit(.minutes(1)))
+    func joinTimeout() throws {
+        let thread = try KillableThread { ctx in try ctx.sleep(for: .seconds(3600)) }
+        #expect(try thread.join(timeout: .milliseconds(1)) == nil)
+        #expect(thread.state == .running || thread.state == .starting)
+        try thread.requestStop()
+        _ = try thread.joinOrFail()
+    }
+
+    @Test("joining twice gives the same outcome")
+    func joinTwice() throws {
+        let thread = try KillableThread { _ in "once" }
+        #expect(try thread.joinOrFail().value == "once")
+        #expect(try thread.joinOrFail().value == "once")
+    }
+
+    @Test("the thread's name is visible in /proc/self/task")
+    func nameVisible() throws {
+        let name = uniqueName("named")
+        let started = Latch()
+        let thread = try KillableThread(name: name) { ctx in
+            started.open()
+            try ctx.sleep(for: .seconds(3600))
+        }
+        started.wait()
+        #expect(taskNames().contains(name))
+        #expect(ThreadKill.liveThreads.contains { $0.name == name })
+        try thread.requestStop()
+        _ = try thread.joinOrFail()
+        #expect(!ThreadKill.liveThreads.contains { $0.name == name })
+    }
+
+    @Test("a stack size option is honoured, and a too-small one is refused")
+    func stackSize() throws {
+        let thread = try KillableThread(stackSize: 1 << 20) { _ in
+            CPthreadShim_current_stack_size()
+        }
+        #expect(try thread.joinOrFail().value == 1 << 20)
+        #expect(throws: ThreadKillError.self) { try KillableThread(stackSize: 100) { _ in } }
+    }
+}
+
+@Suite("Refused operations")
+struct RefusalTests {
+    @Test("operations on a finished thread are refused and send nothing")
+    func finishedThread() throws {
+        let thread = try KillableThread { _ in }
+        _ = try thread.joinOrFail()
+        expectRefusal(.alreadyFinished) { try thread.requestStop() }
+        expectRefusal(.alreadyFinished) { try thread.interrupt() }
+    }
+
+    @Test("joining or interrupting the calling thread is refused")
+    func callingThread() throws {
+        let holder = Mutex<KillableThread<[ThreadKillError.Code]>?>(nil)
+        let go = Latch()
+        let thread = try KillableThread { ctx -> [ThreadKillError.Code] in
+            go.wait()
+            var codes: [ThreadKillError.Code] = []
+            do { _ = try holder.withLock { $0 }!.join() } catch let e as ThreadKillError { codes.append(e.code) }
+            do { try ctx.thread.interrupt() } catch let e as ThreadKillError { codes.append(e.code) }
+            return codes
+        }
+        holder.withLock { $0 = thread }
+        go.open()
+        #expect(try thread.joinOrFail().value == [.callingThread, .callingThread])
+        holder.withLock { $0 = nil }
+    }
+
+    @Test("negative durations are refused with a typed error")
+    func negativeDurations() throws {
+        let thread = try KillableThread { ctx -> [ThreadKillError.Code] in
+            var codes: [ThreadKillError.Code] = []
+            do { try ctx.sleep(for: .seconds(-1)) } catch let e as ThreadKillError { codes.append(e.code) }
+            do { _ = try ctx.wait(on: Monitor(0), until: { _ in false }, timeout: .nanoseconds(-1)) { _ in 0 } } catch let e as ThreadKillError { codes.append(e.code) }
+            return codes
+        }
+        #expect(try thread.joinOrFail().value == [.invalidDuration, .invalidDuration])
+        expectRefusal(.invalidDuration) { _ = try thread.join(timeout: .seconds(-5)) }
+    }
+
+    @Test("the main thread is never a target")
+    func mainThread() throws {
+        var known: Int32 = 0
+        let main = CPthreadShim_main_thread(&known)
+        try #require(known != 0, "the shim recorded the main thread at load time")
+        expectRefusal(.mainThread) { _ = try ThreadKill.thread(for: main) }
+    }
+
+    @Test("threads ThreadKill did not start are not targets: Dispatch, Swift concurrency, raw pthreads")
+    func notOwned() async throws {
+        let dispatchThread = DispatchQueue(label: "not-owned").sync { pthread_self() }
+        expectRefusal(.notOwned) { try ThreadKill.thread(for: dispatchThread) }
+        let taskThread = await Task.detached { pthread_self() }.value
+        expectRefusal(.notOwned) { try ThreadKill.thread(for: taskThread) }
+        #expect(ThreadKill.currentThread == nil)
+    }
+
+    @Test("a killable thread is found by its pthread and knows itself")
+    func ownedLookup() throws {
+        let release = Latch()
+        let found = Latch()
+        let box = Mutex<pthread_t?>(nil)
+        let thread = try KillableThread { ctx -> Bool in
+            box.withLock { $0 = pthread_self() }
+            found.open()
+            release.wait()
+            return ThreadKill.currentThread == ctx.thread
+        }
+        found.wait()
+        let ref = try ThreadKill.thread(for: box.withLock { $0 }!)
+        #expect(ref == thread.ref)
+        release.open()
+        #expect(try thread.joinOrFail().value == true)
+    }
+}
+

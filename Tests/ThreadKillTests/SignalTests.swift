@@ -1,0 +1,97 @@
+import CPthreadShim
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("The signal", .serialized)
+struct SignalTests {
+    @Test("a signal someone else handles or ignores is refused with a typed error")
+    func foreignSignalRefused() throws {
+        _ = try KillableThread { _ in }.joinOrFail()  // installs ours first
+        let foreign = CPthreadShim_sigrtmin() + 1
+        #expect(foreign != ThreadKill.signal)
+        var ignore = sigaction()
+        ignore.__sigaction_handler.sa_handler = SIG_IGN
+        var old = sigaction()
+        sigaction(foreign, &ignore, &old)
+        defer { sigaction(foreign, &old, nil) }
+        expectRefusal(.signalInUse(foreign)) { try ThreadKill.useSignal(foreign) }
+    }
+
+    @Test("a different signal cannot be chosen once one is installed, and non-RT signals never")
+    func signalChosenOnce() throws {
+        _ = try KillableThread { _ in }.joinOrFail()
+        let installed = try #require(ThreadKill.signal)
+        try ThreadKill.useSignal(installed)  // the same one is fine
+        let other = CPthreadShim_sigrtmin() + 3
+        #expect(other != installed)
+        expectRefusal(.signalAlreadyChosen(installed)) { try ThreadKill.useSignal(other) }
+        expectRefusal(.invalidArgument) { try ThreadKill.useSignal(SIGINT) }
+        #expect(CPthreadShim_signal_state(installed) == 1)
+    }
+
+    @Test("the handler ignores threads that are not killable", .timeLimit(.minutes(1)))
+    func handlerIgnoresForeignThreads() throws {
+        _ = try KillableThread { _ in }.joinOrFail()
+        let signal = try #require(ThreadKill.signal)
+        // A raw pthread: the default action of an RT signal would end the process.
+        let received = Latch()
+        let done = Latch()
+        let box = Unmanaged.passRetained(PthreadBody { received.wait(); done.open() })
+        var thread = pthread_t()
+        #expect(pthread_create(&thread, nil, { arg in
+            let body = Unmanaged<PthreadBody>.fromOpaque(arg!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque()) == 0)
+        for _ in 0..<100 { #expect(pthread_kill(thread, signal) == 0) }
+        received.open()
+        done.wait()
+        pthread_join(thread, nil)
+    }
+}
+
+final class PthreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+@Suite("Thread lifecycle under load")
+struct LifecycleTests {
+    @Test("1,000 start/stop/join cycles leave no thread behind", .timeLimit(.minutes(2)))
+    func startStopJoinCycles() throws {
+        let name = uniqueName("cycle")
+        for i in 0..<1_000 {
+            let thread = try KillableThread(name: name) { ctx in
+                try ctx.sleep(for: .seconds(3600))
+            }
+            if i % 2 == 0 { try? thread.requestStop() }  // may race its start: both are fine
+            else {
+                eventually("thread started") { thread.state != .starting }
+                try thread.requestStop()
+            }
+            #expect(try thread.joinOrFail().report?.reason == .stopRequested)
+        }
+        #expect(!taskNames().contains(name))
+        #expect(!ThreadKill.liveThreads.contains { $0.name == name })
+    }
+
+    @Test("a handle dropped without join detaches its thread, which then exits", .timeLimit(.minutes(1)))
+    func droppedHandleDetaches() throws {
+        let name = uniqueName("dropped")
+        let started = Latch()
+        let group = StopSource()
+        do {
+            _ = try KillableThread(name: name, stopToken: group.token) { ctx in
+                started.open()
+                try ctx.sleep(for: .seconds(3600))
+            }
+        }
+        started.wait()
+        #expect(taskNames().contains(name))
+        group.requestStop()
+        eventually("the detached thread exits") { !taskNames().contains(name) }
+    }
+}

@@ -1,0 +1,76 @@
+import Dispatch
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bound that only catches hangs: far above any real latency.
+let hangBound: Duration = .seconds(30)
+
+extension KillableThread {
+    /// Joins with a hang-detecting bound; records an issue at the caller if it hangs.
+    func joinOrFail(sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome<Value> {
+        let outcome = try join(timeout: hangBound)
+        return try #require(outcome, "thread \(name) did not end within \(hangBound)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Expects `body` to throw a ``ThreadKillError`` with `code`.
+func expectRefusal(_ code: ThreadKillError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as ThreadKillError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// A one-shot signal between threads, for "ready" handshakes (never a sleep).
+final class Latch: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    func open() { semaphore.signal() }
+    func wait(sourceLocation: SourceLocation = #_sourceLocation) {
+        let ok = semaphore.wait(timeout: .now() + .seconds(30)) == .success
+        #expect(ok, "latch not opened within 30 s", sourceLocation: sourceLocation)
+    }
+}
+
+/// Names of this process's threads as the kernel shows them.
+func taskNames() -> [String] {
+    guard let dir = opendir("/proc/self/task") else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if tid.hasPrefix(".") { continue }
+        guard let file = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
+        var buffer = [CChar](repeating: 0, count: 64)
+        if fgets(&buffer, 64, file) != nil {
+            let bytes = buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }
+            names.append(String(decoding: bytes, as: UTF8.self))
+        }
+        fclose(file)
+    }
+    return names
+}
+
+
+/// Waits until `condition` holds, checking it after each short yield, or fails after the bound.
+func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) {
+    let deadline = ContinuousClock.now + hangBound
+    while !condition() {
+        if ContinuousClock.now > deadline {
+            Issue.record("\(what) did not happen within \(hangBound)", sourceLocation: sourceLocation)
+            return
+        }
+        sched_yield()
+    }
+}
+
+/// A unique thread name prefix, so parallel tests never count each other's threads.
+func uniqueName(_ base: String) -> String {
+    "\(base.prefix(8))\(String(UInt16.random(in: .min ... .max), radix: 16))"
+}
