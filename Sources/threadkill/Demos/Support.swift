@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The main thread waits like the seed's `time.sleep(...)`: this is the demo's
+/// script, not synchronization.
+func pause(_ duration: Duration) {
+    let (seconds, attos) = duration.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attos / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
+}
+
+/// Measures from now until `body` returns.
+func measure(_ body: () throws -> Void) rethrows -> Duration {
+    let clock = ContinuousClock()
+    return try clock.measure(body)
+}
+
+extension Duration {
+    /// "123 µs" / "4.5 ms", for demo output.
+    var readable: String {
+        let ns = Double(components.seconds) * 1e9 + Double(components.attoseconds) / 1e9
+        if ns < 1_000 { return "\(Int(ns)) ns" }
+        if ns < 1_000_000 { return "\(Int(ns / 1_000)) µs" }
+        return "\(Double(Int(ns / 10_000)) / 100) ms"
+    }
+}
+
+/// Spins the CPU for about `duration` without any delivery point.
+@inline(never)
+func burn(_ duration: Duration) -> UInt64 {
+    let end = ContinuousClock.now + duration
+    var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+    while ContinuousClock.now < end {
+        for _ in 0..<1_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+    }
+    return x
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds and runs a separate package that depends on ThreadKill the way users
+# will: `.package(url:from:)` on a tagged clone. Fails if ThreadKill cannot be
+# used as a versioned dependency (for example because of unsafe build flags).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+git clone -q "$repo" "$work/ThreadKill"
+git -C "$work/ThreadKill" -c user.name=ci -c user.email=ci@localhost tag -a 0.1.0 -m "consumer check" HEAD
+
+mkdir -p "$work/Consumer/Sources/Consumer"
+cat > "$work/Consumer/Package.swift" <<SWIFT
+// swift-tools-version: 6.1
+import PackageDescription
+let package = Package(
+    name: "Consumer",
+    dependencies: [.package(url: "file://$work/ThreadKill", from: "0.1.0")],
+    targets: [.executableTarget(name: "Consumer", dependencies: [.product(name: "ThreadKill", package: "ThreadKill")])]
+)
+SWIFT
+cat > "$work/Consumer/Sources/Consumer/main.swift" <<'SWIFT'
+import ThreadKill
+let worker = try KillableThread(name: "consumer") { ctx in try ctx.sleep(for: .seconds(3600)) }
+try worker.requestStop()
+let outcome = try worker.join()
+print("consumer: \(outcome.report?.reason.rawValue ?? "not stopped")")
+SWIFT
+out=$(cd "$work/Consumer" && swift run -q Consumer 2>&1)
+echo "$out"
+[[ "$out" == *"consumer: stop requested"* ]]
