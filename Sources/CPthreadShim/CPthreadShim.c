@@ -139,11 +139,11 @@ static int tk_make_eintr(ucontext_t *uc) {
 // no allocation, no locks, errno preserved.
 static void tk_handler(int sig, siginfo_t *info, void *ctx) {
     (void)sig;
-    (void)info;
     CPthreadShim_block *b = tk_self;
     if (b == NULL) return;  // not a killable thread: ignore
     int saved_errno = errno;
     ucontext_t *uc = ctx;
+    int from_sender = info == NULL || info->si_code != SI_TIMER;  // ticks are not "in flight"
     if (__atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) != 0) {
         uintptr_t *pc = tk_pc(uc);
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -156,7 +156,7 @@ static void tk_handler(int sig, siginfo_t *info, void *ctx) {
         }
     }
     // Published last: a sender that sees this may resend (one in flight).
-    __atomic_fetch_add(&b->handled, 1, __ATOMIC_RELEASE);
+    if (from_sender) __atomic_fetch_add(&b->handled, 1, __ATOMIC_RELEASE);
     errno = saved_errno;
 }
 
@@ -231,25 +231,70 @@ void CPthreadShim_receptive(int on) {
     pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, &set, NULL);
 }
 
-void CPthreadShim_blocking_enter(CPthreadShim_block *b) {
-    __atomic_store_n(&b->region, CPthreadShim_REGION_BLOCKING, __ATOMIC_SEQ_CST);
-    CPthreadShim_receptive(1);
+static void tk_unblock(sigset_t *saved) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, tk_signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, saved);
 }
 
-void CPthreadShim_blocking_leave(CPthreadShim_block *b) {
-    CPthreadShim_receptive(0);
+void CPthreadShim_blocking_enter(CPthreadShim_block *b, sigset_t *saved) {
+    __atomic_store_n(&b->region, CPthreadShim_REGION_BLOCKING, __ATOMIC_SEQ_CST);
+    tk_unblock(saved);
+}
+
+void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *saved) {
+    pthread_sigmask(SIG_SETMASK, saved, NULL);
     __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
 }
 
 long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2, long a3,
                              long a4, long a5, long a6) {
-    CPthreadShim_receptive(1);
+    sigset_t saved;
+    tk_unblock(&saved);
     long r = CPthreadShim_cp_asm(word, nr, a1, a2, a3, a4, a5, a6);
-    CPthreadShim_receptive(0);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     // Non-restartable syscalls (poll, nanosleep...) return EINTR at the end
     // label; with a kill pending that is a cancellation, not a spurious wake.
     if (r == -EINTR && __atomic_load_n(word, __ATOMIC_ACQUIRE)) r = -ECANCELED;
     return r;
+}
+
+long CPthreadShim_syscall_plain(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+    long r = syscall(nr, a1, a2, a3, a4, a5, a6);
+    return r == -1 ? -errno : r;
+}
+
+// --- Ticks and CPU time ---
+
+int CPthreadShim_tick_start(long long period_ns, timer_t *out) {
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = tk_signo;
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &ev, out) != 0) return errno;
+    struct itimerspec spec;
+    spec.it_interval.tv_sec = period_ns / 1000000000;
+    spec.it_interval.tv_nsec = period_ns % 1000000000;
+    spec.it_value = spec.it_interval;
+    if (timer_settime(*out, 0, &spec, NULL) != 0) {
+        int err = errno;
+        timer_delete(*out);
+        return err;
+    }
+    return 0;
+}
+
+void CPthreadShim_tick_stop(timer_t timer) { timer_delete(timer); }
+
+long long CPthreadShim_thread_cpu_nanos(pthread_t t) {
+    clockid_t clock;
+    int err = pthread_getcpuclockid(t, &clock);
+    if (err) return -err;
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return -errno;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 // --- futex ---

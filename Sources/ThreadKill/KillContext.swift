@@ -31,9 +31,12 @@ public struct KillContext {
 
     /// Throws the pending kill, if any, unless masked.
     ///
+    /// What it throws is a ``KillError``, or the error a ``ThreadRef/raise(_:)``
+    /// injected.
+    ///
     /// The fast path is one relaxed atomic load and a branch: call it as often as you like.
     @inline(__always)
-    public func checkpoint() throws(KillError) {
+    public func checkpoint() throws {
         if CPthreadShim_kill_load(block) != 0 { try deliver(.checkpoint) }
     }
 
@@ -41,7 +44,7 @@ public struct KillContext {
 
     /// The slow path of every delivery point.
     @inline(never)
-    func deliver(_ point: Point) throws(KillError) {
+    func deliver(_ point: Point) throws {
         if CPthreadShim_uninterruptible_depth(block) > 0 { return }
         if point == .checkpoint && CPthreadShim_mask_depth(block) > 0 { return }
         if let kill = core.takeKill() { throw kill }

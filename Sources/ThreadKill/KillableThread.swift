@@ -38,6 +38,11 @@ public final class KillableThread<Value: Sendable>: Sendable {
     ///   - stackSize: Bytes of stack; nil for the system default. At least 16 KiB.
     ///   - daemon: Whether the thread may be abandoned when the program exits.
     ///   - stopToken: A token whose stop also stops this thread (for groups).
+    ///   - cpuBudget: CPU time the thread may use; past it, a ``KillError`` with
+    ///     reason ``KillError/Reason/cpuBudgetExceeded`` is delivered.
+    ///   - tick: A trace tick: a kernel timer that runs the signal handler on the
+    ///     thread at this period, so its kill word is examined even when nobody
+    ///     signals it (inside blocking regions and other receptive code).
     ///   - body: The work. It runs on the new thread with that thread's context.
     /// - Throws: ``ThreadKillError`` if the stack size is invalid, the signal
     ///   cannot be installed, or `pthread_create` fails.
@@ -46,13 +51,20 @@ public final class KillableThread<Value: Sendable>: Sendable {
         stackSize: Int? = nil,
         daemon: Bool = false,
         stopToken: StopToken? = nil,
+        cpuBudget: Duration? = nil,
+        tick: Duration? = nil,
         _ body: @escaping @Sendable (KillContext) throws -> Value
     ) throws(ThreadKillError) {
         if let stackSize, stackSize < 16 * 1024 {
             throw ThreadKillError(.invalidArgument, "stackSize must be at least 16384 bytes, got \(stackSize)")
         }
+        let budget = try cpuBudget?.validatedNanos("cpuBudget")
+        let tickNanos = try tick?.validatedNanos("tick")
+        if let tickNanos, tickNanos < 100_000 {
+            throw ThreadKillError(.invalidArgument, "tick must be at least 100 µs, got \(tick!)")
+        }
         _ = try SignalSetup.ensureInstalled()
-        let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken)
+        let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()
         let start = StartBox(core: core) {
             box.set(Self.run(body, in: KillContext(core: core)))
@@ -69,6 +81,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         self.core = core
         self.box = box
         self.pthread = thread
+        if let budget { Watchdog.shared.watchBudget(of: core, limit: budget) }
     }
 
     deinit {
@@ -105,6 +118,10 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// Interrupts the thread's current or next interruptible call.
     /// See ``ThreadRef/interrupt()``.
     public func interrupt() throws(ThreadKillError) { try ref.interrupt() }
+
+    /// Raises `error` inside the thread. See ``ThreadRef/raise(_:)``.
+    @discardableResult
+    public func raise(_ error: any Error) throws(ThreadKillError) -> Bool { try ref.raise(error) }
 
     /// Waits for the thread to end and returns how it ended.
     ///

@@ -57,6 +57,25 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
         try core.interrupt()
     }
 
+    /// Raises `error` inside the thread, like Python's `PyThreadState_SetAsyncExc`:
+    /// the thread throws exactly this error at its next delivery point, and its
+    /// current interruptible call is woken for it.
+    ///
+    /// The first raise wins: while one is pending, later raises are dropped
+    /// (and counted in ``droppedRaises``). A raised error is consumed when thrown.
+    /// If it escapes the body, ``KillableThread/join()`` returns `.threw(error)`.
+    ///
+    /// - Returns: `true` if the error is now pending, `false` if it was dropped.
+    /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended,
+    ///   ``ThreadKillError/Code/callingThread`` from the thread itself (throw instead).
+    @discardableResult
+    public func raise(_ error: any Error) throws(ThreadKillError) -> Bool {
+        try core.raise(error)
+    }
+
+    /// How many raises were dropped because an earlier one was still pending.
+    public var droppedRaises: Int { core.droppedRaises }
+
     public var description: String { "#\(id) \(name) (\(state.rawValue))" }
 
     public static func == (a: ThreadRef, b: ThreadRef) -> Bool { a.core === b.core }

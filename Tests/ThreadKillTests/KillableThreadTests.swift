@@ -259,9 +259,9 @@ struct RefusalTests {
     @Test("threads ThreadKill did not start are not targets: Dispatch, Swift concurrency, raw pthreads")
     func notOwned() async throws {
         let dispatchThread = DispatchQueue(label: "not-owned").sync { pthread_self() }
-        expectRefusal(.notOwned) { try ThreadKill.thread(for: dispatchThread) }
+        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: dispatchThread) }
         let taskThread = await Task.detached { pthread_self() }.value
-        expectRefusal(.notOwned) { try ThreadKill.thread(for: taskThread) }
+        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: taskThread) }
         #expect(ThreadKill.currentThread == nil)
     }
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 // Bits of the kill word. Any bit set means "a kill is pending"; Swift decides
@@ -21,6 +22,18 @@ enum {
     CPthreadShim_KILL_BUDGET = 1u << 3,     // consumed when thrown
 };
 
+// Syscall numbers the Swift wrappers use (Swift does not import SYS_*).
+enum {
+    CPthreadShim_SYS_read = SYS_read,
+    CPthreadShim_SYS_write = SYS_write,
+    CPthreadShim_SYS_recvfrom = SYS_recvfrom,
+    CPthreadShim_SYS_sendto = SYS_sendto,
+    CPthreadShim_SYS_accept4 = SYS_accept4,
+    CPthreadShim_SYS_connect = SYS_connect,
+    CPthreadShim_SYS_ppoll = SYS_ppoll,
+    CPthreadShim_SYS_wait4 = SYS_wait4,
+};
+
 // Where the owner thread is. Only the owner writes it; its own handler reads it.
 enum {
     CPthreadShim_REGION_NONE = 0,
@@ -31,7 +44,7 @@ enum {
 // reached by the signal handler through an initial-exec thread-local pointer.
 typedef struct CPthreadShim_block {
     uint32_t kill;          // atomic; pending kill bits (see above)
-    uint32_t handled;       // atomic; incremented by every handler run on this thread
+    uint32_t handled;       // atomic; handler runs for sent signals (timer ticks excluded)
     uint32_t sent;          // atomic; incremented by every sender before pthread_kill
     int32_t region;         // owner thread only (and its handler)
     int32_t mask_depth;     // owner thread only: kills wait at delivery points
@@ -136,11 +149,12 @@ int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t);
 /// Unblocks (1) or blocks (0) the library's signal on the calling thread.
 void CPthreadShim_receptive(int on);
 
-/// Enters a blocking region: sets `region` and unblocks the signal. While in
-/// it, a kill turns a restarted blocking syscall of foreign code into EINTR.
-void CPthreadShim_blocking_enter(CPthreadShim_block *b);
-/// Leaves the blocking region: blocks the signal, then clears `region`.
-void CPthreadShim_blocking_leave(CPthreadShim_block *b);
+/// Enters a blocking region: sets `region` and unblocks the signal, saving the
+/// previous mask in `saved`. While in it, a kill turns a restarted blocking
+/// syscall of foreign code into EINTR.
+void CPthreadShim_blocking_enter(CPthreadShim_block *b, sigset_t *saved);
+/// Leaves the blocking region: restores the mask, then clears `region`.
+void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *saved);
 
 /// A syscall that is cancelled, race-free, when `*word` is nonzero at entry or
 /// becomes nonzero (and the signal arrives) before the kernel starts work.
@@ -148,6 +162,10 @@ void CPthreadShim_blocking_leave(CPthreadShim_block *b);
 /// The signal is unblocked only for the duration of the call.
 long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2,
                              long a3, long a4, long a5, long a6);
+/// The same syscall made plainly, with the signal left blocked: for
+/// uninterruptible regions. Returns the raw result (-errno on failure).
+long CPthreadShim_syscall_plain(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+
 /// Whether this architecture has the race-free stub (1) or the portable
 /// check-then-call fallback that relies on resends (0).
 int CPthreadShim_syscall_cp_is_race_free(void);
@@ -157,6 +175,16 @@ int CPthreadShim_syscall_cp_is_race_free(void);
 int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *timeout);
 /// Wakes every waiter on `addr`.
 void CPthreadShim_futex_wake_all(uint32_t *addr);
+
+/// Starts a periodic CLOCK_MONOTONIC timer that sends the library's signal to
+/// the calling thread (SIGEV_THREAD_ID). Returns 0 or an errno value.
+int CPthreadShim_tick_start(long long period_ns, timer_t *out);
+/// Deletes a timer made by CPthreadShim_tick_start.
+void CPthreadShim_tick_stop(timer_t timer);
+
+/// CPU time consumed by thread `t` in nanoseconds, or -errno. The caller
+/// guarantees `t` cannot exit meanwhile.
+long long CPthreadShim_thread_cpu_nanos(pthread_t t);
 
 /// A plain blocking read through libc, for tests of foreign calls.
 long CPthreadShim_foreign_read(int fd, void *buf, size_t n);

@@ -17,6 +17,9 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     struct Requests {
         var stop: KillError?
         var interrupt: KillError?
+        var budget: KillError?
+        var raise: (any Error)?
+        var droppedRaises = 0
     }
 
     let id: UInt64
@@ -42,7 +45,11 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     private static let ids = Atomic<UInt64>(0)
 
-    init(name: String, daemon: Bool, stopToken: StopToken?) {
+    /// The period of the thread's trace tick, if it has one.
+    let tickNanos: UInt64?
+
+    init(name: String, daemon: Bool, stopToken: StopToken?, tickNanos: UInt64? = nil) {
+        self.tickNanos = tickNanos
         self.id = Self.ids.add(1, ordering: .relaxed).newValue
         self.name = name
         self.daemon = daemon
@@ -77,8 +84,14 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         CPthreadShim_thread_bind(block)
         pthreadBits.store(UInt(pthread_self()), ordering: .releasing)
         setThreadName()
+        var tick: timer_t?
+        if let tickNanos {
+            var timer: timer_t?
+            if CPthreadShim_tick_start(Int64(clamping: tickNanos), &timer) == 0 { tick = timer }
+        }
         _ = word.compareExchange(expected: Lifecycle.starting.rawValue, desired: Lifecycle.running.rawValue, ordering: .acquiringAndReleasing)
         body()
+        if let tick { CPthreadShim_tick_stop(tick) }
         passExitGate()
         CPthreadShim_thread_bind(nil)
         Registry.remove(self)
@@ -154,12 +167,59 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     func interrupt() throws(ThreadKillError) {
         try checkTarget("interrupt()")
-        requests.withLock { r in
+        post(CPthreadShim_KILL_INTERRUPT) { r in
             if r.interrupt == nil { r.interrupt = KillError(reason: .interrupted, id: .next()) }
-            _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_INTERRUPT))
+            return true
         }
+    }
+
+    func raise(_ error: any Error) throws(ThreadKillError) -> Bool {
+        try checkTarget("raise(_:)")
+        return post(CPthreadShim_KILL_RAISE) { r in
+            guard r.raise == nil else {
+                r.droppedRaises += 1
+                return false
+            }
+            r.raise = error
+            return true
+        }
+    }
+
+    func budgetExceeded() {
+        post(CPthreadShim_KILL_BUDGET) { r in
+            if r.budget == nil { r.budget = KillError(reason: .cpuBudgetExceeded, id: .next()) }
+            return true
+        }
+    }
+
+    /// Records a kill and sets its bit under the requests lock (so the owner's
+    /// consume-and-clear cannot lose it), then wakes, signals, and asks the
+    /// watchdog to resend until the kill is consumed.
+    @discardableResult
+    private func post(_ bit: Int, _ record: (inout Requests) -> Bool) -> Bool {
+        let posted = requests.withLock { r in
+            guard record(&r) else { return false }
+            _ = CPthreadShim_kill_set(block, UInt32(bit))
+            return true
+        }
+        guard posted else { return false }
         wake()
         kick()
+        Watchdog.shared.resend(to: self)
+        return true
+    }
+
+    /// Kills that a signal should still be sent for: everything but a stop,
+    /// which is cooperative and sends none.
+    var hasSignalledKillPending: Bool {
+        CPthreadShim_kill_load_acquire(block) & ~UInt32(CPthreadShim_KILL_STOP) != 0
+    }
+
+    var droppedRaises: Int { requests.withLock { $0.droppedRaises } }
+
+    /// CPU time used so far, or nil if the thread is not running.
+    var cpuNanos: UInt64? {
+        withRunningThread { CPthreadShim_thread_cpu_nanos($0) }.flatMap { $0 >= 0 ? UInt64($0) : nil }
     }
 
     /// Wakes every wait that watches the kill word: sleeps, monitor waits.
@@ -176,14 +236,26 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     // MARK: Receiving kills (owner thread only)
 
-    /// Consumes the highest-priority pending kill and returns it. Stops are
-    /// sticky: they are returned again at every later call.
-    func takeKill() -> KillError? {
-        requests.withLock { r in
+    /// Consumes the highest-priority pending kill and returns it: a raised
+    /// error, then an interrupt, then a budget kill (each consumed), then a
+    /// stop (sticky: returned again at every later call).
+    func takeKill() -> (any Error)? {
+        requests.withLock { r -> (any Error)? in
             let bits = CPthreadShim_kill_load(block)
+            func consume(_ bit: Int) { _ = CPthreadShim_kill_clear(block, UInt32(bit)) }
+            if bits & UInt32(CPthreadShim_KILL_RAISE) != 0, let error = r.raise {
+                r.raise = nil
+                consume(CPthreadShim_KILL_RAISE)
+                return error
+            }
             if bits & UInt32(CPthreadShim_KILL_INTERRUPT) != 0, let kill = r.interrupt {
                 r.interrupt = nil
-                _ = CPthreadShim_kill_clear(block, UInt32(CPthreadShim_KILL_INTERRUPT))
+                consume(CPthreadShim_KILL_INTERRUPT)
+                return kill
+            }
+            if bits & UInt32(CPthreadShim_KILL_BUDGET) != 0, let kill = r.budget {
+                r.budget = nil
+                consume(CPthreadShim_KILL_BUDGET)
                 return kill
             }
             if bits & UInt32(CPthreadShim_KILL_STOP) != 0 { return r.stop }

@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+
+/// ThreadKill's one service thread. It resends the signal to threads whose
+/// kill has not been consumed yet (a foreign call may have been between two
+/// syscalls when the first signal came), and it enforces CPU-time budgets.
+///
+/// Resends follow the one-in-flight protocol: `CPthreadShim_kick` sends only
+/// when the handler has consumed the previous signal, so real-time signals
+/// never pile up in the target's queue.
+final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
+    static let shared = Watchdog()
+
+    /// How often an unconsumed kill is signalled again.
+    static let resendInterval: UInt64 = 200_000
+    /// How long resends go on before the watchdog gives up (the kill stays pending).
+    static let resendWindow: UInt64 = 5_000_000_000
+
+    private struct Resend {
+        let core: ThreadCore
+        let giveUpAt: UInt64
+    }
+
+    private struct Budget {
+        let core: ThreadCore
+        let limit: UInt64
+        var nextCheck: UInt64
+    }
+
+    private let lock = ConditionLock()
+    private var resends: [ObjectIdentifier: Resend] = [:]
+    private var budgets: [ObjectIdentifier: Budget] = [:]
+    private var started = false
+
+    func resend(to core: ThreadCore) {
+        lock.withLock {
+            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: monotonicNanos() + Self.resendWindow)
+            startIfNeeded()
+            lock.broadcast()
+        }
+    }
+
+    func watchBudget(of core: ThreadCore, limit: UInt64) {
+        lock.withLock {
+            budgets[ObjectIdentifier(core)] = Budget(core: core, limit: limit, nextCheck: monotonicNanos() + limit)
+            startIfNeeded()
+            lock.broadcast()
+        }
+    }
+
+    private func startIfNeeded() {
+        guard !started else { return }
+        started = true
+        var thread = pthread_t()
+        let err = pthread_create(&thread, nil, { arg in
+            Unmanaged<Watchdog>.fromOpaque(arg!).takeUnretainedValue().run()
+            return nil
+        }, Unmanaged.passUnretained(self).toOpaque())
+        precondition(err == 0, "ThreadKill: cannot start its watchdog thread (errno \(err))")
+        pthread_detach(thread)
+    }
+
+    private func run() {
+        _ = CPthreadShim_pthread_setname_np("threadkill-wd")
+        lock.lock()
+        while true {
+            let now = monotonicNanos()
+            var wakeAt = UInt64.max
+            for (key, entry) in resends {
+                if !entry.core.hasSignalledKillPending || entry.core.lifecycle != .running {
+                    resends[key] = nil
+                } else if now >= entry.giveUpAt {
+                    resends[key] = nil
+                } else {
+                    entry.core.kick()
+                    wakeAt = min(wakeAt, now + Self.resendInterval)
+                }
+            }
+            for (key, var entry) in budgets {
+                if now < entry.nextCheck {
+                    wakeAt = min(wakeAt, entry.nextCheck)
+                    continue
+                }
+                guard let used = entry.core.cpuNanos else {
+                    if entry.core.lifecycle != .starting { budgets[key] = nil }
+                    else { wakeAt = min(wakeAt, now + Self.resendInterval) }
+                    continue
+                }
+                if used >= entry.limit {
+                    budgets[key] = nil
+                    lock.unlock()
+                    entry.core.budgetExceeded()
+                    lock.lock()
+                } else {
+                    // CPU time grows at most as fast as wall time: nothing can
+                    // happen before the remaining budget has passed.
+                    entry.nextCheck = now + (entry.limit - used)
+                    budgets[key] = entry
+                    wakeAt = min(wakeAt, entry.nextCheck)
+                }
+            }
+            lock.wait(until: Deadline(nanos: wakeAt == .max ? nil : wakeAt))
+        }
+    }
+}
