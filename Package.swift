@@ -23,6 +23,7 @@ let package = Package(
             name: "threadkill",
             dependencies: [
                 "ThreadKill",
+                "CPthreadShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -11,8 +11,11 @@ protocol Demo: Sendable {
 
 /// Every demo, in the order `demo all` runs them.
 let allDemos: [any Demo.Type] = [
+    ExceptionDemo.self,
     FlagDemo.self,
+    TraceDemo.self,
     EventDemo.self,
+    InterruptDemo.self,
 ]
 
 /// The names `demo` accepts.

@@ -15,7 +15,7 @@ enum FlagDemo: Demo {
             }
             return units
         }
-        pause(.milliseconds(100))
+        pause(.milliseconds(110))
         var outcome: Outcome<Int>?
         let latency = try measure {
             try worker.requestStop()
