@@ -1,4 +1,4 @@
-#include "CPthreadShim.h"
+#include "tk_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,29 +28,29 @@ __attribute__((constructor)) static void tk_record_main(void) {
     }
 }
 
-pthread_t CPthreadShim_main_thread(int *known) {
+TK_SHIM pthread_t CPthreadShim_main_thread(int *known) {
     *known = tk_main_known;
     return tk_main_thread;
 }
 
-int CPthreadShim_is_main_thread(pthread_t t) {
+TK_SHIM int CPthreadShim_is_main_thread(pthread_t t) {
     return tk_main_known && pthread_equal(t, tk_main_thread);
 }
 
-CPthreadShim_block *CPthreadShim_block_create(void) {
+TK_SHIM CPthreadShim_block *CPthreadShim_block_create(void) {
     return calloc(1, sizeof(CPthreadShim_block));
 }
 
-void CPthreadShim_block_destroy(CPthreadShim_block *b) { free(b); }
+TK_SHIM void CPthreadShim_block_destroy(CPthreadShim_block *b) { free(b); }
 
-void CPthreadShim_thread_bind(CPthreadShim_block *b) {
+TK_SHIM void CPthreadShim_thread_bind(CPthreadShim_block *b) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     tk_self = b;
 }
 
-CPthreadShim_block *CPthreadShim_thread_block(void) { return tk_self; }
+TK_SHIM CPthreadShim_block *CPthreadShim_thread_block(void) { return tk_self; }
 
-size_t CPthreadShim_current_stack_size(void) {
+TK_SHIM size_t CPthreadShim_current_stack_size(void) {
     pthread_attr_t attr;
     size_t size = 0;
     if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
@@ -59,7 +59,7 @@ size_t CPthreadShim_current_stack_size(void) {
     return size;
 }
 
-int CPthreadShim_pthread_setname_np(const char *name) {
+TK_SHIM int CPthreadShim_pthread_setname_np(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 }
 
@@ -69,7 +69,7 @@ long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1, long a2, long a
                          long a4, long a5, long a6);
 #if defined(__x86_64__) || defined(__aarch64__)
 extern const char CPthreadShim_cp_begin[], CPthreadShim_cp_end[], CPthreadShim_cp_cancel[];
-int CPthreadShim_syscall_cp_is_race_free(void) { return 1; }
+TK_SHIM int CPthreadShim_syscall_cp_is_race_free(void) { return 1; }
 #else
 // Portable fallback: the check-then-call window is open; the sender's resend
 // protocol closes it in practice. Documented in Docs/Interrupt.md.
@@ -79,12 +79,12 @@ long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1, long a2, long a
     long r = syscall(nr, a1, a2, a3, a4, a5, a6);
     return r == -1 ? -errno : r;
 }
-int CPthreadShim_syscall_cp_is_race_free(void) { return 0; }
+TK_SHIM int CPthreadShim_syscall_cp_is_race_free(void) { return 0; }
 #endif
 
 // --- The handler ---
 
-static uintptr_t *tk_pc(ucontext_t *uc) {
+TK_SHIM static uintptr_t *tk_pc(ucontext_t *uc) {
 #if defined(__x86_64__)
     return (uintptr_t *)&uc->uc_mcontext.gregs[REG_RIP];
 #elif defined(__aarch64__)
@@ -97,7 +97,7 @@ static uintptr_t *tk_pc(ucontext_t *uc) {
 
 // Syscalls documented to fail with EINTR when a handler interrupts them
 // before any work is done: only these may be turned into EINTR.
-static int tk_may_eintr(long nr) {
+TK_SHIM static int tk_may_eintr(long nr) {
     switch (nr) {
     case SYS_read: case SYS_readv: case SYS_pread64: case SYS_preadv:
     case SYS_write: case SYS_writev: case SYS_pwrite64: case SYS_pwritev:
@@ -115,7 +115,7 @@ static int tk_may_eintr(long nr) {
 // is back on the syscall instruction and the number is back in its register.
 // In a blocking region we finish that syscall with -EINTR instead — what the
 // foreign code would have seen without SA_RESTART. Async-signal-safe.
-static int tk_make_eintr(ucontext_t *uc) {
+TK_SHIM static int tk_make_eintr(ucontext_t *uc) {
 #if defined(__x86_64__)
     greg_t *g = uc->uc_mcontext.gregs;
     const unsigned char *pc = (const unsigned char *)g[REG_RIP];
@@ -137,7 +137,7 @@ static int tk_make_eintr(ucontext_t *uc) {
 
 // Async-signal-safe: touches only the calling thread's block and its context;
 // no allocation, no locks, errno preserved.
-static void tk_handler(int sig, siginfo_t *info, void *ctx) {
+TK_SHIM static void tk_handler(int sig, siginfo_t *info, void *ctx) {
     (void)sig;
     CPthreadShim_block *b = tk_self;
     if (b == NULL) return;  // not a killable thread: ignore
@@ -153,6 +153,8 @@ static void tk_handler(int sig, siginfo_t *info, void *ctx) {
 #endif
         if (b->region == CPthreadShim_REGION_BLOCKING && tk_make_eintr(uc)) {
             b->eintr_made++;
+        } else if (b->async != NULL) {
+            tk_async_try_jump(b, uc, saved_errno);  // returns only if it declined
         }
     }
     // Published last: a sender that sees this may resend (one in flight).
@@ -162,7 +164,7 @@ static void tk_handler(int sig, siginfo_t *info, void *ctx) {
 
 // --- The signal ---
 
-int CPthreadShim_signal_state(int sig) {
+TK_SHIM int CPthreadShim_signal_state(int sig) {
     if (sig < 1 || sig > SIGRTMAX) return -1;
     struct sigaction old;
     if (sigaction(sig, NULL, &old) != 0) return -1;
@@ -171,7 +173,7 @@ int CPthreadShim_signal_state(int sig) {
     return 2;
 }
 
-int CPthreadShim_signal_probe(void) {
+TK_SHIM int CPthreadShim_signal_probe(void) {
     // The caller's mask says nothing: Dispatch and Swift-concurrency threads
     // block every real-time signal. Killable threads manage their own mask.
     for (int sig = SIGRTMAX - 6; sig >= SIGRTMIN; sig--) {
@@ -180,7 +182,7 @@ int CPthreadShim_signal_probe(void) {
     return 0;
 }
 
-int CPthreadShim_signal_install(int sig) {
+TK_SHIM int CPthreadShim_signal_install(int sig) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = tk_handler;
@@ -193,9 +195,9 @@ int CPthreadShim_signal_install(int sig) {
     return 0;
 }
 
-int CPthreadShim_signal_current(void) { return tk_signo; }
+TK_SHIM int CPthreadShim_signal_current(void) { return tk_signo; }
 
-int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size, void *(*start)(void *), void *arg) {
+TK_SHIM int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size, void *(*start)(void *), void *arg) {
     pthread_attr_t attr;
     int err = pthread_attr_init(&attr);
     if (err) return err;
@@ -209,7 +211,7 @@ int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size, void *(*start
     return err;
 }
 
-int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t) {
+TK_SHIM int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t) {
     uint32_t sent = __atomic_load_n(&b->sent, __ATOMIC_ACQUIRE);
     if (sent != __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE)) return 0;
     if (!__atomic_compare_exchange_n(&b->sent, &sent, sent + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -224,26 +226,26 @@ int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t) {
 
 // --- Receptive windows ---
 
-void CPthreadShim_receptive(int on) {
+TK_SHIM void CPthreadShim_receptive(int on) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, tk_signo);
     pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, &set, NULL);
 }
 
-static void tk_unblock(sigset_t *saved) {
+TK_SHIM static void tk_unblock(sigset_t *saved) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, tk_signo);
     pthread_sigmask(SIG_UNBLOCK, &set, saved);
 }
 
-void CPthreadShim_blocking_enter(CPthreadShim_block *b, sigset_t *saved) {
+TK_SHIM void CPthreadShim_blocking_enter(CPthreadShim_block *b, sigset_t *saved) {
     __atomic_store_n(&b->region, CPthreadShim_REGION_BLOCKING, __ATOMIC_SEQ_CST);
     tk_unblock(saved);
 }
 
-void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *saved) {
+TK_SHIM void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *saved) {
     pthread_sigmask(SIG_SETMASK, saved, NULL);
     __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
 }
@@ -260,14 +262,14 @@ long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2, lo
     return r;
 }
 
-long CPthreadShim_syscall_plain(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+TK_SHIM long CPthreadShim_syscall_plain(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
     long r = syscall(nr, a1, a2, a3, a4, a5, a6);
     return r == -1 ? -errno : r;
 }
 
 // --- Ticks and CPU time ---
 
-int CPthreadShim_tick_start(long long period_ns, timer_t *out) {
+TK_SHIM int CPthreadShim_tick_start(long long period_ns, timer_t *out) {
     struct sigevent ev;
     memset(&ev, 0, sizeof ev);
     ev.sigev_notify = SIGEV_THREAD_ID;
@@ -286,9 +288,9 @@ int CPthreadShim_tick_start(long long period_ns, timer_t *out) {
     return 0;
 }
 
-void CPthreadShim_tick_stop(timer_t timer) { timer_delete(timer); }
+TK_SHIM void CPthreadShim_tick_stop(timer_t timer) { timer_delete(timer); }
 
-long long CPthreadShim_thread_cpu_nanos(pthread_t t) {
+TK_SHIM long long CPthreadShim_thread_cpu_nanos(pthread_t t) {
     clockid_t clock;
     int err = pthread_getcpuclockid(t, &clock);
     if (err) return -err;
@@ -299,15 +301,17 @@ long long CPthreadShim_thread_cpu_nanos(pthread_t t) {
 
 // --- futex ---
 
-int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *timeout) {
+TK_SHIM int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *timeout) {
     long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
     return r == 0 ? 0 : errno;
 }
 
-void CPthreadShim_futex_wake_all(uint32_t *addr) {
+TK_SHIM void CPthreadShim_futex_wake_all(uint32_t *addr) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
-long CPthreadShim_foreign_read(int fd, void *buf, size_t n) {
+TK_SHIM int CPthreadShim_gettid(void) { return (int)syscall(SYS_gettid); }
+
+TK_SHIM long CPthreadShim_foreign_read(int fd, void *buf, size_t n) {
     return read(fd, buf, n);
 }

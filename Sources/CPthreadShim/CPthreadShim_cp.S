@@ -8,7 +8,7 @@
 // instruction, so it is inside the range too. A PC at cp_end means the syscall
 // finished (maybe with a side effect): its result is kept.
 #if defined(__x86_64__)
-    .text
+    .section tkshim,"ax",@progbits
     .globl CPthreadShim_cp_asm
     .hidden CPthreadShim_cp_asm
     .globl CPthreadShim_cp_begin
@@ -38,7 +38,7 @@ CPthreadShim_cp_cancel:
     ret
     .size CPthreadShim_cp_asm, .-CPthreadShim_cp_asm
 #elif defined(__aarch64__)
-    .text
+    .section tkshim,"ax",@progbits
     .globl CPthreadShim_cp_asm
     .hidden CPthreadShim_cp_asm
     .globl CPthreadShim_cp_begin

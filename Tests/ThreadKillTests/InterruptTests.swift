@@ -127,17 +127,23 @@ struct InterruptTests {
         #expect(try interruptWhileBlocked("waitpid") { ctx in _ = try ctx.waitpid(child) } == .interrupted)
     }
 
-    @Test("interrupt wakes a foreign C read inside a blocking region", .timeLimit(.minutes(1)))
+    @Test("interrupt wakes a foreign C read inside a blocking region with EINTR", .timeLimit(.minutes(1)))
     func foreignReadInBlockingRegion() throws {
         let pipe = Pipe()
         let result = Mutex<(Int, Int32)>((0, 0))
-        #expect(try interruptWhileBlocked("foreign") { ctx in
+        let tid = Atomic<Int32>(0)
+        let thread = try KillableThread(name: "foreign") { ctx in
+            tid.store(CPthreadShim_gettid(), ordering: .releasing)
             try ctx.blocking {
                 var byte: UInt8 = 0
                 let n = CPthreadShim_foreign_read(pipe.read, &byte, 1)
                 result.withLock { $0 = (n, errno) }
             }
-        } == .interrupted)
+        }
+        eventually("thread started") { tid.load(ordering: .acquiring) != 0 }
+        waitUntilInSyscall(tid: tid.load(ordering: .acquiring), Int(CPthreadShim_SYS_read))
+        try thread.interrupt()
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
         #expect(result.withLock { $0 } == (-1, EINTR))
     }
 
@@ -409,16 +415,17 @@ struct RaiseTests {
     @Test("a trace tick lets a stop reach a foreign read nobody signals", .timeLimit(.minutes(1)))
     func tickWakesForeignRead() throws {
         let pipe = Pipe()
-        let entering = Latch()
+        let tid = Atomic<Int32>(0)
         let thread = try KillableThread(tick: .milliseconds(1)) { ctx in
-            entering.open()
+            tid.store(CPthreadShim_gettid(), ordering: .releasing)
             try ctx.blocking {
                 var byte: UInt8 = 0
                 _ = CPthreadShim_foreign_read(pipe.read, &byte, 1)
             }
             try ctx.checkpoint()
         }
-        entering.wait()
+        eventually("thread started") { tid.load(ordering: .acquiring) != 0 }
+        waitUntilInSyscall(tid: tid.load(ordering: .acquiring), Int(CPthreadShim_SYS_read))
         try thread.requestStop()  // sends no signal: only the tick can wake the read
         #expect(try thread.joinOrFail().report?.reason == .stopRequested)
     }

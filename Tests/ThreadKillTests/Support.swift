@@ -70,6 +70,20 @@ func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocatio
     }
 }
 
+/// Waits until thread `tid` of this process is inside system call `nr`
+/// (from `/proc/self/task/TID/syscall`), so a test can act on a thread that
+/// is really blocked in the kernel.
+func waitUntilInSyscall(tid: Int32, _ nr: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    eventually("thread \(tid) blocked in syscall \(nr)", sourceLocation: sourceLocation) {
+        guard let file = fopen("/proc/self/task/\(tid)/syscall", "r") else { return false }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard fgets(&buffer, 256, file) != nil else { return false }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(separator: " ").first.flatMap { Int($0) } == nr
+    }
+}
+
 /// A unique thread name prefix, so parallel tests never count each other's threads.
 func uniqueName(_ base: String) -> String {
     "\(base.prefix(8))\(String(UInt16.random(in: .min ... .max), radix: 16))"

@@ -40,6 +40,17 @@ enum {
     CPthreadShim_REGION_BLOCKING = 1,  // foreign blocking call: convert a restarted syscall to EINTR
 };
 
+// Why the handler declined to jump out of an async region.
+enum {
+    CPthreadShim_DECLINE_MASKED = 0,      // a mask or uninterruptible region is active
+    CPthreadShim_DECLINE_SIGMASK = 1,     // the interrupted code changed the signal mask
+    CPthreadShim_DECLINE_PC = 2,          // the PC is in a library, the runtime or the shim
+    CPthreadShim_DECLINE_FRAME = 3,       // a caller frame is (or the chain is broken)
+    CPthreadShim_DECLINE_STACK_WORD = 4,  // a callback from a library is in its prologue
+    CPthreadShim_DECLINE_EXCLUSIVITY = 5, // a Swift exclusive access is in progress
+    CPthreadShim_DECLINE_COUNT = 6,
+};
+
 // One per killable thread. Allocated by Swift (CPthreadShim_block_create),
 // reached by the signal handler through an initial-exec thread-local pointer.
 typedef struct CPthreadShim_block {
@@ -50,7 +61,20 @@ typedef struct CPthreadShim_block {
     int32_t mask_depth;     // owner thread only: kills wait at delivery points
     int32_t uninterruptible_depth;  // owner thread only: interruptible calls do not wake
     uint32_t eintr_made;    // owner's handler only: restarted syscalls turned into EINTR
+    struct CPthreadShim_async_region *async;  // innermost async region, or NULL
+    uint32_t jumps;         // owner's handler only: kills that landed in an async region
+    uint32_t declines[CPthreadShim_DECLINE_COUNT];  // owner's handler only, by reason
 } CPthreadShim_block;
+
+static inline uint32_t CPthreadShim_declines(const CPthreadShim_block *b, int reason) {
+    return __atomic_load_n(&b->declines[reason], __ATOMIC_RELAXED);
+}
+static inline uint32_t CPthreadShim_jumps(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->jumps, __ATOMIC_RELAXED);
+}
+static inline int CPthreadShim_in_async_region(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->async, __ATOMIC_SEQ_CST) != NULL;
+}
 
 // --- Atomic accessors (inline so `checkpoint()` is one load and a branch) ---
 
@@ -185,6 +209,27 @@ void CPthreadShim_tick_stop(timer_t timer);
 /// CPU time consumed by thread `t` in nanoseconds, or -errno. The caller
 /// guarantees `t` cannot exit meanwhile.
 long long CPthreadShim_thread_cpu_nanos(pthread_t t);
+
+// --- Async regions: the one place a kill may land anywhere ---
+
+/// Why async regions cannot be used in this process, or 0 if they can:
+/// 1 = the Swift runtime is linked into the executable (static stdlib),
+/// 2 = this architecture has no injection checks.
+int CPthreadShim_async_unsupported(void);
+
+/// Rebuilds the table of code ranges the checks consult, if libraries were
+/// loaded or unloaded since the last build, or if `force`. `vouched` names
+/// libraries (substrings of their paths) whose code may be jumped out of.
+/// Not async-signal-safe; call it from ordinary code.
+void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force);
+
+/// Runs `body(arg)` in an async region: the signal is unblocked, and the
+/// handler may siglongjmp back here when a kill is pending and every safety
+/// check passes. Returns 0 if `body` returned, 1 if a kill landed.
+int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), void *arg);
+
+/// The calling thread's kernel thread id.
+int CPthreadShim_gettid(void);
 
 /// A plain blocking read through libc, for tests of foreign calls.
 long CPthreadShim_foreign_read(int fd, void *buf, size_t n);

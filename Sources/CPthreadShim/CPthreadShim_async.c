@@ -1,0 +1,228 @@
+// Async regions: a kill may land at any instruction of the region's own code,
+// by siglongjmp from the signal handler — but only after checks that refuse
+// every place where jumping out would leave the process broken (a lock held in
+// libc or the Swift runtime, a half-run initializer, a callback from a library,
+// a Swift exclusive access). Measured hazards: ../shared/research/mechanisms.md §B.
+#include "tk_internal.h"
+
+#include <errno.h>
+#include <link.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct CPthreadShim_async_region {
+    sigjmp_buf landing;
+    sigset_t armed_mask;          // the mask the region's code runs with
+    void *access_head;            // Swift exclusivity access set at entry
+    uintptr_t anchor;             // frame address of CPthreadShim_async_run
+    int32_t saved_region;         // b->region at entry, restored on landing
+    struct CPthreadShim_async_region *prev;
+} tk_region;
+
+// --- The code-range table, published through an atomic pointer ---
+
+enum { TK_ALLOWED = 0, TK_LIBRARY = 1 };
+
+typedef struct { uintptr_t lo, hi; int kind; } tk_range;
+typedef struct { int count; unsigned long long generation; tk_range ranges[]; } tk_table;
+
+static tk_table *tk_ranges;             // atomic; old tables are never freed (a reader may hold one)
+static int tk_static_runtime;
+extern char __start_tkshim[], __stop_tkshim[];
+// Weak: present whenever the Swift runtime is linked, which it always is here.
+extern void swift_retain(void) __attribute__((weak));
+extern void swift_task_enterThreadLocalContext(char *state) __attribute__((weak));
+
+typedef struct {
+    tk_range *ranges;
+    int count, capacity;
+    const char *const *vouched;
+    int vouched_count;
+    unsigned long long generation;
+} tk_build;
+
+static int tk_is_vouched(const char *name, const tk_build *bd) {
+    for (int i = 0; i < bd->vouched_count; i++)
+        if (name && strstr(name, bd->vouched[i])) return 1;
+    return 0;
+}
+
+static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    tk_build *bd = data;
+    bd->generation = info->dlpi_adds + info->dlpi_subs;
+    int is_main = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
+    int kind = (is_main || tk_is_vouched(info->dlpi_name, bd)) ? TK_ALLOWED : TK_LIBRARY;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        if (bd->count == bd->capacity) {
+            bd->capacity = bd->capacity ? bd->capacity * 2 : 64;
+            bd->ranges = realloc(bd->ranges, sizeof(tk_range) * (size_t)bd->capacity);
+        }
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        bd->ranges[bd->count++] = (tk_range){lo, lo + ph->p_memsz, kind};
+    }
+    return 0;
+}
+
+static int tk_generation_only(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    *(unsigned long long *)data = info->dlpi_adds + info->dlpi_subs;
+    return 1;  // the counters are the same for every object: stop at the first
+}
+
+static int tk_range_cmp(const void *a, const void *b) {
+    uintptr_t x = ((const tk_range *)a)->lo, y = ((const tk_range *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+// Async-signal-safe: binary search in an immutable table. -1 if unknown.
+static int tk_kind_of(const tk_table *t, uintptr_t pc) {
+    int lo = 0, hi = t->count - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (pc < t->ranges[mid].lo) hi = mid - 1;
+        else if (pc >= t->ranges[mid].hi) lo = mid + 1;
+        else return t->ranges[mid].kind;
+    }
+    return -1;
+}
+
+static int tk_allowed(const tk_table *t, uintptr_t pc) {
+    if (pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim) return 0;
+    return tk_kind_of(t, pc) == TK_ALLOWED;
+}
+
+TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force) {
+    tk_table *old = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
+    if (old && !force) {
+        unsigned long long generation = 0;
+        dl_iterate_phdr(tk_generation_only, &generation);
+        if (generation == old->generation) return;
+    }
+    tk_build bd = {.vouched = vouched, .vouched_count = count};
+    dl_iterate_phdr(tk_collect, &bd);
+    qsort(bd.ranges, (size_t)bd.count, sizeof(tk_range), tk_range_cmp);
+    tk_table *t = malloc(sizeof(tk_table) + sizeof(tk_range) * (size_t)bd.count);
+    if (!t) { free(bd.ranges); return; }
+    t->count = bd.count;
+    t->generation = bd.generation;
+    memcpy(t->ranges, bd.ranges, sizeof(tk_range) * (size_t)bd.count);
+    free(bd.ranges);
+    // With a statically linked Swift runtime the executable's range holds the
+    // runtime too, and the PC check could not tell them apart.
+    tk_static_runtime = swift_retain && tk_kind_of(t, (uintptr_t)swift_retain) == TK_ALLOWED;
+    __atomic_store_n(&tk_ranges, t, __ATOMIC_RELEASE);
+}
+
+TK_SHIM int CPthreadShim_async_unsupported(void) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    CPthreadShim_ranges_refresh(NULL, 0, 0);
+    return tk_static_runtime ? 1 : 0;
+#else
+    return 2;
+#endif
+}
+
+// --- The checks (run in the handler; async-signal-safe) ---
+
+static void *tk_access_head(void) {
+    if (!swift_task_enterThreadLocalContext) return NULL;
+    // With an empty task state this only copies the thread's access-set head
+    // into state[0]; it changes nothing (Swift runtime, Exclusivity.cpp).
+    char state[16] __attribute__((aligned(8))) = {0};
+    swift_task_enterThreadLocalContext(state);
+    void *head;
+    memcpy(&head, state, sizeof head);
+    return head;
+}
+
+#if defined(__x86_64__)
+#define TK_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
+#define TK_FP(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RBP])
+#define TK_SP(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RSP])
+#elif defined(__aarch64__)
+#define TK_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
+#define TK_FP(uc) ((uintptr_t)(uc)->uc_mcontext.regs[29])
+#define TK_SP(uc) ((uintptr_t)(uc)->uc_mcontext.sp)
+#endif
+
+#if defined(__x86_64__) || defined(__aarch64__)
+static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t *uc) {
+    if (b->mask_depth > 0 || b->uninterruptible_depth > 0) return CPthreadShim_DECLINE_MASKED;
+    if (memcmp(&uc->uc_sigmask, &r->armed_mask, sizeof(sigset_t)) != 0) return CPthreadShim_DECLINE_SIGMASK;
+    const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
+    if (!t || !tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
+    uintptr_t sp = TK_SP(uc);
+    // A callback from a library, caught in its prologue, has the library's
+    // return address on top of the stack and not yet in the frame chain.
+    for (int i = 0; i < 2; i++) {
+        uintptr_t word = ((const uintptr_t *)sp)[i];
+        if (tk_kind_of(t, word) == TK_LIBRARY) return CPthreadShim_DECLINE_STACK_WORD;
+    }
+#if defined(__aarch64__)
+    if (tk_kind_of(t, (uintptr_t)uc->uc_mcontext.regs[30]) == TK_LIBRARY) return CPthreadShim_DECLINE_STACK_WORD;
+#endif
+    // Every frame between the interrupted one and the region's anchor must be
+    // the program's own: none may belong to libc, the runtime, or the shim.
+    uintptr_t fp = TK_FP(uc);
+    for (int depth = 0; depth < 512; depth++) {
+        if (fp < sp || fp >= r->anchor || (fp & 7)) return CPthreadShim_DECLINE_FRAME;
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        uintptr_t next = frame[0], ret = frame[1];
+        if (next == r->anchor) {
+            return tk_access_head() == r->access_head ? -1 : CPthreadShim_DECLINE_EXCLUSIVITY;
+        }
+        if (!tk_allowed(t, ret) || next <= fp) return CPthreadShim_DECLINE_FRAME;
+        fp = next;
+    }
+    return CPthreadShim_DECLINE_FRAME;
+}
+#endif
+
+void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    tk_region *r = b->async;
+    if (r == NULL) return;
+    int reason = tk_check(b, r, uc);
+    if (reason >= 0) {
+        __atomic_fetch_add(&b->declines[reason], 1, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_fetch_add(&b->jumps, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&b->handled, 1, __ATOMIC_RELEASE);
+    errno = saved_errno;
+    siglongjmp(r->landing, 1);
+#else
+    (void)b, (void)uc, (void)saved_errno;
+#endif
+}
+
+// --- The region ---
+
+TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), void *arg) {
+    tk_region region;
+    region.prev = b->async;
+    region.saved_region = b->region;
+    region.access_head = tk_access_head();  // also creates the runtime's TLS context off-signal
+    region.anchor = (uintptr_t)__builtin_frame_address(0);
+    sigset_t saved;
+    if (sigsetjmp(region.landing, 1)) {
+        // Landed: the mask is back to what it was at sigsetjmp (signal blocked).
+        __atomic_store_n(&b->async, region.prev, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&b->region, region.saved_region, __ATOMIC_SEQ_CST);
+        return 1;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, CPthreadShim_signal_current());
+    pthread_sigmask(SIG_UNBLOCK, &set, &saved);
+    pthread_sigmask(SIG_BLOCK, NULL, &region.armed_mask);
+    __atomic_store_n(&b->async, &region, __ATOMIC_SEQ_CST);
+    body(arg);
+    __atomic_store_n(&b->async, region.prev, __ATOMIC_SEQ_CST);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    return 0;
+}
