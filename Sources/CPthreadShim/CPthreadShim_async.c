@@ -152,7 +152,9 @@ static void *tk_access_head(void) {
 #if defined(__x86_64__) || defined(__aarch64__)
 static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t *uc) {
     if (b->mask_depth > 0 || b->uninterruptible_depth > 0) return CPthreadShim_DECLINE_MASKED;
-    if (memcmp(&uc->uc_sigmask, &r->armed_mask, sizeof(sigset_t)) != 0) return CPthreadShim_DECLINE_SIGMASK;
+    // The kernel's mask is _NSIG bits; glibc's sigset_t is larger and its
+    // tail in a ucontext is not meaningful.
+    if (memcmp(&uc->uc_sigmask, &r->armed_mask, _NSIG / 8) != 0) return CPthreadShim_DECLINE_SIGMASK;
     const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
     if (!t || !tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
     uintptr_t sp = TK_SP(uc);

@@ -14,6 +14,7 @@ import CPthreadShim
 /// - the end of the outermost ``masked(_:)`` or ``uninterruptible(_:)``.
 public struct KillContext {
     let core: ThreadCore
+    let cleanups = CleanupStack()
 
     init(core: ThreadCore) { self.core = core }
 

@@ -85,12 +85,15 @@ public final class KillableThread<Value: Sendable>: Sendable {
     }
 
     deinit {
-        reaped.withLock { reaped in
+        reaped.withMaskedLock { reaped in
             if !reaped { pthread_detach(pthread) }
         }
     }
 
     private static func run(_ body: (KillContext) throws -> Value, in ctx: KillContext) -> Outcome<Value> {
+        // The thread is the outermost cleanup scope: what `onKill` registered
+        // outside any async region runs when the body ends.
+        defer { ctx.cleanups.unwind(to: 0, block: ctx.core.block) }
         do {
             return .returned(try body(ctx))
         } catch let kill as KillError {
@@ -143,7 +146,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
     private func join(until deadline: Deadline) throws(ThreadKillError) -> Outcome<Value>? {
         if core.isCurrentThread { throw .callingThread("join()") }
         guard core.waitDone(until: deadline) else { return nil }
-        reaped.withLock { reaped in
+        reaped.withMaskedLock { reaped in
             if !reaped {
                 pthread_join(pthread, nil)
                 reaped = true
@@ -167,8 +170,8 @@ public enum ThreadState: String, Sendable {
 
 private final class OutcomeBox<Value: Sendable>: Sendable {
     private let outcome = Mutex<Outcome<Value>?>(nil)
-    func set(_ value: Outcome<Value>) { outcome.withLock { $0 = value } }
-    func get() -> Outcome<Value>? { outcome.withLock { $0 } }
+    func set(_ value: Outcome<Value>) { outcome.withMaskedLock { $0 = value } }
+    func get() -> Outcome<Value>? { outcome.withMaskedLock { $0 } }
 }
 
 private final class StartBox {

@@ -9,9 +9,9 @@ import Synchronization
 enum Registry {
     private static let live = Mutex<[UInt64: ThreadCore]>([:])
 
-    static func insert(_ core: ThreadCore) { live.withLock { $0[core.id] = core } }
-    static func remove(_ core: ThreadCore) { _ = live.withLock { $0.removeValue(forKey: core.id) } }
-    static var all: [ThreadCore] { live.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+    static func insert(_ core: ThreadCore) { live.withMaskedLock { $0[core.id] = core } }
+    static func remove(_ core: ThreadCore) { _ = live.withMaskedLock { $0.removeValue(forKey: core.id) } }
+    static var all: [ThreadCore] { live.withMaskedLock { Array($0.values) }.sorted { $0.id < $1.id } }
 }
 
 /// Process-wide operations: the live threads, lookups, and the signal.
@@ -41,6 +41,18 @@ public enum ThreadKill {
             throw ThreadKillError(.notOwned, "thread \(pthread) was not started by ThreadKill (or has finished); only KillableThreads can be targets")
         }
         return ThreadRef(core: core)
+    }
+
+    /// Vouches for a library: a kill may jump out of an async region while
+    /// the thread runs that library's code (a regex engine backtracking, a
+    /// solver), as long as every other check still holds — malloc and the
+    /// Swift runtime below it are still refused.
+    ///
+    /// - Parameter name: A substring of the library's path, such as `"libpcre2-8"`.
+    /// - Throws: ``ThreadKillError/Code/invalidArgument`` for libc, the loader,
+    ///   the Swift runtime, Foundation or Dispatch, which can never be vouched for.
+    public static func allowInjection(inLibrary name: String) throws(ThreadKillError) {
+        try Injection.vouch(for: name)
     }
 
     /// The real-time signal ThreadKill uses, once installed (at the first thread start).

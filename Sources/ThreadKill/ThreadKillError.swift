@@ -29,6 +29,8 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
         case noFreeSignal
         /// A different signal was already installed; it can be chosen only once.
         case signalAlreadyChosen(Int32)
+        /// Async regions cannot work in this process (see the message).
+        case injectionUnavailable
         /// A system call failed with the attached `errno`.
         case systemCall(String)
     }

@@ -73,6 +73,9 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
         try core.raise(error)
     }
 
+    /// Kills delivered into the thread's async regions and declined jumps, so far.
+    public var injectionStatistics: InjectionStatistics { InjectionStatistics(block: core.block) }
+
     /// How many raises were dropped because an earlier one was still pending.
     public var droppedRaises: Int { core.droppedRaises }
 

@@ -16,6 +16,7 @@ let allDemos: [any Demo.Type] = [
     TraceDemo.self,
     EventDemo.self,
     InterruptDemo.self,
+    AsyncDemo.self,
 ]
 
 /// The names `demo` accepts.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPthreadShim
 
 /// A pthread mutex and a CLOCK_MONOTONIC condition variable: what
 /// `Synchronization.Mutex` does not offer (waiting for a condition).
@@ -25,8 +26,17 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    /// Locks; the calling thread's kills are deferred until ``unlock()``, so an
+    /// async-region kill never leaves the mutex held.
+    func lock() {
+        if let block = CPthreadShim_thread_block() { CPthreadShim_mask_add(block, 1) }
+        pthread_mutex_lock(mutex)
+    }
+
+    func unlock() {
+        pthread_mutex_unlock(mutex)
+        if let block = CPthreadShim_thread_block() { CPthreadShim_mask_add(block, -1) }
+    }
     func broadcast() { pthread_cond_broadcast(cond) }
 
     func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {

@@ -12,13 +12,13 @@ enum SignalSetup {
     static let environmentVariable = "THREADKILL_SIGNAL"
 
     static var current: Int32? {
-        let sig = installed.withLock { $0 }
+        let sig = installed.withMaskedLock { $0 }
         return sig == 0 ? nil : sig
     }
 
     /// Installs the handler on first use and returns the signal.
     static func ensureInstalled() throws(ThreadKillError) -> Int32 {
-        try installed.withLock { (sig: inout Int32) throws(ThreadKillError) -> Int32 in
+        try installed.withMaskedLock { (sig: inout Int32) throws(ThreadKillError) -> Int32 in
             if sig != 0 { return sig }
             let candidate: Int32
             if let text = getenv(environmentVariable).map({ String(cString: $0) }) {
@@ -40,7 +40,7 @@ enum SignalSetup {
 
     /// Installs `signal` now, or confirms it is the one already installed.
     static func use(_ signal: Int32) throws(ThreadKillError) {
-        try installed.withLock { (sig: inout Int32) throws(ThreadKillError) in
+        try installed.withMaskedLock { (sig: inout Int32) throws(ThreadKillError) in
             if sig == signal { return }
             try checkAvailable(signal)
             if sig != 0 {

@@ -158,11 +158,17 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     private func stopRequested() {
-        requests.withLock { r in
+        requests.withMaskedLock { r in
             if r.stop == nil { r.stop = KillError(reason: .stopRequested, id: .next()) }
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_STOP))
         }
         wake()
+        // A polite stop sends no signal — except into an async region, whose
+        // code has no delivery point to see it at.
+        if CPthreadShim_in_async_region(block) != 0 {
+            kick()
+            Watchdog.shared.resend(to: self)
+        }
     }
 
     func interrupt() throws(ThreadKillError) {
@@ -197,7 +203,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// watchdog to resend until the kill is consumed.
     @discardableResult
     private func post(_ bit: Int, _ record: (inout Requests) -> Bool) -> Bool {
-        let posted = requests.withLock { r in
+        let posted = requests.withMaskedLock { r in
             guard record(&r) else { return false }
             _ = CPthreadShim_kill_set(block, UInt32(bit))
             return true
@@ -212,10 +218,11 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// Kills that a signal should still be sent for: everything but a stop,
     /// which is cooperative and sends none.
     var hasSignalledKillPending: Bool {
-        CPthreadShim_kill_load_acquire(block) & ~UInt32(CPthreadShim_KILL_STOP) != 0
+        let bits = CPthreadShim_kill_load_acquire(block)
+        return bits & ~UInt32(CPthreadShim_KILL_STOP) != 0 || (bits != 0 && CPthreadShim_in_async_region(block) != 0)
     }
 
-    var droppedRaises: Int { requests.withLock { $0.droppedRaises } }
+    var droppedRaises: Int { requests.withMaskedLock { $0.droppedRaises } }
 
     /// CPU time used so far, or nil if the thread is not running.
     var cpuNanos: UInt64? {
@@ -225,7 +232,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// Wakes every wait that watches the kill word: sleeps, monitor waits.
     func wake() {
         CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
-        waker.withLock { $0?() }
+        waker.withMaskedLock { $0?() }
     }
 
     /// Sends the signal unless one is already in flight.
@@ -240,7 +247,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// error, then an interrupt, then a budget kill (each consumed), then a
     /// stop (sticky: returned again at every later call).
     func takeKill() -> (any Error)? {
-        requests.withLock { r -> (any Error)? in
+        requests.withMaskedLock { r -> (any Error)? in
             let bits = CPthreadShim_kill_load(block)
             func consume(_ bit: Int) { _ = CPthreadShim_kill_clear(block, UInt32(bit)) }
             if bits & UInt32(CPthreadShim_KILL_RAISE) != 0, let error = r.raise {
@@ -265,6 +272,6 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     /// Installs (or clears) the closure that wakes the thread from a monitor wait.
     func setWaker(_ wake: (@Sendable () -> Void)?) {
-        waker.withLock { $0 = wake }
+        waker.withMaskedLock { $0 = wake }
     }
 }

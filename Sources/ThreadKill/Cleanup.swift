@@ -1,0 +1,74 @@
+import CPthreadShim
+
+/// The thread's cleanup stack: closures that run exactly once, however the
+/// scope that registered them ends — by returning, throwing, or a kill that
+/// jumps out of an async region (which skips Swift `defer`s and `deinit`s).
+/// Owned by one thread; its context is its only handle.
+final class CleanupStack {
+    private var entries: [() -> Void] = []
+
+    var depth: Int { entries.count }
+
+    /// Pushes a cleanup; kills wait meanwhile, so the push is never torn.
+    func push(_ cleanup: @escaping () -> Void, block: UnsafeMutablePointer<CPthreadShim_block>) {
+        CPthreadShim_mask_add(block, 1)
+        entries.append(cleanup)
+        CPthreadShim_mask_add(block, -1)
+    }
+
+    /// Runs, newest first, every cleanup above `depth`. Each is removed before
+    /// it runs, and the whole unwinding is uninterruptible: a kill cannot run a
+    /// cleanup twice or skip one.
+    func unwind(to depth: Int, block: UnsafeMutablePointer<CPthreadShim_block>) {
+        CPthreadShim_mask_add(block, 1)
+        CPthreadShim_uninterruptible_add(block, 1)
+        while entries.count > depth {
+            entries.removeLast()()
+        }
+        CPthreadShim_uninterruptible_add(block, -1)
+        CPthreadShim_mask_add(block, -1)
+    }
+}
+
+extension KillContext {
+    /// Registers a cleanup for the enclosing scope: the innermost
+    /// ``asyncKillable(_:)`` region, or else the thread itself.
+    ///
+    /// It runs exactly once when that scope ends, however it ends — returning,
+    /// throwing, or killed — newest first, with kills deferred. This is what to
+    /// use instead of `defer` for anything a kill in an async region must not
+    /// leak: a kill jumps over Swift `defer`s and `deinit`s, never over these.
+    public func onKill(_ cleanup: @escaping () -> Void) {
+        cleanups.push(cleanup, block: core.block)
+    }
+
+    /// Runs `body`, then `cleanup` — exactly once, even if `body` throws or a
+    /// kill jumps out of it.
+    public func withCleanup<R>(_ cleanup: @escaping () -> Void, _ body: () throws -> R) rethrows -> R {
+        let depth = cleanups.depth
+        cleanups.push(cleanup, block: core.block)
+        defer { cleanups.unwind(to: depth, block: core.block) }
+        return try body()
+    }
+
+    /// Haskell's `bracket`: acquires a resource with kills deferred, registers
+    /// its release in the same masked step, runs `body`, then releases it —
+    /// exactly once, however `body` ends.
+    ///
+    /// - Throws: What `acquire` or `body` throws (nothing is released if
+    ///   `acquire` throws), or a kill that arrived while acquiring.
+    public func bracket<Resource, R>(
+        acquire: () throws -> Resource,
+        release: @escaping (Resource) -> Void,
+        _ body: (Resource) throws -> R
+    ) throws -> R {
+        let depth = cleanups.depth
+        let resource = try masked {
+            let resource = try acquire()
+            cleanups.push({ release(resource) }, block: core.block)
+            return resource
+        }
+        defer { cleanups.unwind(to: depth, block: core.block) }
+        return try body(resource)
+    }
+}
