@@ -85,3 +85,5 @@ public struct ProcessResult<Output: Sendable>: Sendable {
     /// Everything the child wrote to standard error, if it was captured.
     public let standardError: [UInt8]?
 }
+
+extension ProcessOutcome: Equatable where Output: Equatable {}

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CPthreadShim
-import Synchronization
 
 /// How a child process ended, as `waitid(2)` reports it.
 enum ChildStatus: Equatable {
@@ -21,16 +20,17 @@ enum ChildStatus: Equatable {
 /// stranger: pidfd signals go to this process or nowhere.
 struct ChildProcess {
     let pid: pid_t
-    /// nil when `pidfd_open` is unavailable (ENOSYS) or disabled for tests.
+    /// nil when `pidfd_open` is unavailable (ENOSYS) or disabled.
     let pidfd: Int32?
 
-    /// Set by tests to exercise the pre-5.3 fallback on a modern kernel.
-    static let pidfdDisabled = Atomic<Bool>(false)
+    /// `THREADKILL_PIDFD=0` makes this process use the pre-5.3 fallback
+    /// (`kill(2)` and a 10 ms `waitid` poll) on a kernel that has pidfds.
+    static let environmentVariable = "THREADKILL_PIDFD"
 
     /// Wraps a freshly spawned, unreaped child.
     init(pid: pid_t) throws(ThreadKillError) {
         self.pid = pid
-        if Self.pidfdDisabled.load(ordering: .relaxed) {
+        if let value = getenv(Self.environmentVariable), String(cString: value) == "0" {
             pidfd = nil
             return
         }
