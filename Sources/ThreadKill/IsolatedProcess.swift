@@ -110,7 +110,9 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Returns: The running process. Wait for it with ``wait()``, stop it with
     ///   ``terminate(grace:)``.
     /// - Throws: ``ThreadKillError``: ``ThreadKillError/Code/invalidArgument`` if
-    ///   the input cannot be encoded or `executable` is empty; a system-call
+    ///   the input cannot be encoded, `executable` is empty, or `executable` is
+    ///   nil and this program has not registered `job` (a worker started from
+    ///   another executable reports an unknown job when it is waited for); a system-call
     ///   error if a pipe or the spawn fails (`posix_spawn` reports a missing or
     ///   non-executable `executable` this way).
     public static func start<Input>(
@@ -122,6 +124,9 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ) throws(ThreadKillError) -> IsolatedProcess<Output> {
         if let executable, executable.isEmpty {
             throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: executable must not be empty")
+        }
+        if executable == nil && JobTable.body(named: job.name) == nil {
+            throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
         }
         let encoded: [UInt8]
         do {

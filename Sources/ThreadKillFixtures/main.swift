@@ -135,6 +135,16 @@ IsolatedProcess.register("parent") { (ready: String) throws -> Int in
     _ = try child.wait()
     return 0
 }
+IsolatedProcess.register("fds") { (_: Int) -> [Int32] in
+    guard let dir = opendir("/proc/self/fd") else { throw FixtureError(detail: "opendir") }
+    defer { closedir(dir) }
+    var fds: [Int32] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if let fd = Int32(name), fd != dirfd(dir) { fds.append(fd) }
+    }
+    return fds.sorted()
+}
 IsolatedProcess.register("cycles") { (request: [Int]) throws -> CycleReport in
     let (count, usePidfd) = (request[0], request[1] != 0)
     if !usePidfd { setenv("THREADKILL_PIDFD", "0", 1) }

@@ -21,6 +21,7 @@ private let readyThenAwait = IsolatedJob<Handshake, String>("readyThenAwait")
 private let grandchild = IsolatedJob<String, Int>("grandchild")
 private let escape = IsolatedJob<Int, Int32>("escape")
 private let parent = IsolatedJob<String, Int>("parent")
+private let fds = IsolatedJob<Int, [Int32]>("fds")
 private let cycles = IsolatedJob<[Int], CycleReport>("cycles")
 
 private struct Handshake: Codable, Sendable {
@@ -221,6 +222,16 @@ struct IsolatedProcessTests {
         #expect(result.standardError.map { String(decoding: $0, as: UTF8.self) } == "err:hello\n")
     }
 
+    @Test("a worker inherits only its standard streams and its reply pipe")
+    func inheritsNoStrayDescriptors() throws {
+        // A descriptor of ours without close-on-exec: closefrom must still keep it out.
+        let stray = dup(0)
+        #expect(stray >= 0)
+        defer { close(stray) }
+        // The input (fd 3) is closed once read; the reply pipe is fd 4.
+        #expect(try IsolatedProcess.run(fds, input: 0, timeout: hangBound, executable: fixture) == [0, 1, 2, 4])
+    }
+
     @Test("an unknown job name is a typed error")
     func unknownJob() throws {
         let error = #expect(throws: ThreadKillError.self) {
@@ -228,6 +239,11 @@ struct IsolatedProcessTests {
         }
         #expect(error?.code == .invalidArgument)
         #expect(error?.message.contains("no job named \"no-such-job\"") == true)
+        // Started from this very executable, the name is checked before any spawn.
+        let early = #expect(throws: ThreadKillError.self) {
+            try IsolatedProcess.start(IsolatedJob<Int, Int>("no-such-job"), input: 1)
+        }
+        #expect(early?.code == .invalidArgument)
     }
 
     @Test("negative durations are refused")
