@@ -346,7 +346,8 @@ struct IsolatedProcessTests {
 /// worker of their own, so the other suites running in parallel cannot disturb them.
 @Suite("IsolatedProcess leaks", .serialized, .timeLimit(.minutes(1)))
 struct IsolatedProcessLeakTests {
-    static let cycleCount = Int(String(cString: getenv("THREADKILL_CYCLES") ?? strdup("200"))) ?? 200
+    /// `THREADKILL_CYCLES=2000` for a longer run.
+    static let cycleCount = getenv("THREADKILL_CYCLES").flatMap { Int(String(cString: $0)) } ?? 200
 
     private func check(_ report: CycleReport, cycles: Int) {
         #expect(report.pids.count == cycles)
