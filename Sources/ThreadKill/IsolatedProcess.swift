@@ -251,6 +251,9 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Returns: How the job ended (usually ``ProcessOutcome/signaled(_:)``).
     /// - Throws: As ``wait()``, and ``ThreadKillError/Code/invalidDuration`` for
     ///   a negative grace.
+    ///
+    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
+    /// group) and `waitid`.
     @discardableResult
     public func terminate(grace: Duration) throws(ThreadKillError) -> ProcessResult<Output> {
         let graceNanos = try grace.validatedNanos("IsolatedProcess.terminate(grace:)")
@@ -265,6 +268,9 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Returns: How the job ended (``ProcessOutcome/signaled(_:)`` with
     ///   `SIGKILL` unless it had already ended).
     /// - Throws: As ``wait()``.
+    ///
+    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
+    /// group) and `waitid`.
     @discardableResult
     public func kill() throws(ThreadKillError) -> ProcessResult<Output> {
         signalGroup(SIGKILL)

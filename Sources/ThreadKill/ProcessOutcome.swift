@@ -60,6 +60,7 @@ public struct IsolatedJobError: Error, Hashable, Sendable, CustomStringConvertib
         self.message = message
     }
 
+    /// "job *name* threw *type*: *message*".
     public var description: String { "job \(job) threw \(typeName): \(message)" }
 }
 

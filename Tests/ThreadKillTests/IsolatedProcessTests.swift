@@ -360,8 +360,26 @@ struct IsolatedProcessLeakTests {
     func cyclesLeaveNothing() throws {
         let report = try IsolatedProcess.run(cycles, input: [Self.cycleCount, 1], timeout: .seconds(55), executable: fixture)
         check(report, cycles: Self.cycleCount)
-        // Our own view of the pids we started: none is a zombie of ours either.
-        #expect(report.pids.allSatisfy { !ownZombie($0) })
+    }
+
+    @Test("children this process started are never left as zombies")
+    func noZombiesHere() throws {
+        // Only pids we started are looked at, so parallel suites cannot disturb it.
+        var pids: [pid_t] = []
+        for i in 0..<20 {
+            let process = try IsolatedProcess.start(i % 2 == 0 ? double : spin, input: i, executable: fixture)
+            pids.append(process.processIdentifier)
+            if i % 2 == 0 {
+                #expect(try process.wait().outcome == .returned(2 * i))
+            } else {
+                #expect(try process.terminate(grace: .seconds(5)).outcome == .signaled(SIGTERM))
+            }
+        }
+        // A dropped handle kills and reaps its process too.
+        var dropped: IsolatedProcess<Int>? = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        pids.append(dropped!.processIdentifier)
+        dropped = nil
+        #expect(pids.allSatisfy { !isOurChild($0) }, "still our children: \(pids.filter(isOurChild))")
     }
 
     @Test("without pidfds (kernels before 5.3) cycles leave nothing behind either")
@@ -392,10 +410,11 @@ struct IsolatedProcessLeakTests {
         #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the orphaned child survived its parent")
     }
 
-    private func ownZombie(_ pid: pid_t) -> Bool {
+    /// Whether `pid` is still a child of this process, running or zombie:
+    /// `waitid` answers ECHILD for anything else, a recycled pid included.
+    private func isOurChild(_ pid: pid_t) -> Bool {
         var code: Int32 = 0
         var status: Int32 = 0
-        // Only our own children can be waited for: ECHILD means not ours.
-        return CPthreadShim_waitid_pid(pid, WEXITED | WNOHANG | WNOWAIT, &code, &status) == 0 && code != 0
+        return CPthreadShim_waitid_pid(pid, WEXITED | WNOHANG | WNOWAIT, &code, &status) == 0
     }
 }
