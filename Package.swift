@@ -27,9 +27,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill"]),
         .testTarget(
             name: "ThreadKillTests",
-            dependencies: ["ThreadKill", "CPthreadShim"]
+            dependencies: ["ThreadKill", "CPthreadShim", "ThreadKillFixtures"]
         ),
     ],
     swiftLanguageModes: [.v6],

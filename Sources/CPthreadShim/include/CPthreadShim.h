@@ -234,4 +234,26 @@ int CPthreadShim_gettid(void);
 /// A plain blocking read through libc, for tests of foreign calls.
 long CPthreadShim_foreign_read(int fd, void *buf, size_t n);
 
+// --- Processes (IsolatedProcess) ---
+#include <spawn.h>
+#include <sys/types.h>
+
+/// pidfd_open(2) through syscall(2). Returns an fd, or -1 and errno (ENOSYS
+/// before Linux 5.3).
+int CPthreadShim_pidfd_open(pid_t pid, unsigned int flags);
+/// pidfd_send_signal(2) with no siginfo. Returns 0, or -1 and errno.
+int CPthreadShim_pidfd_send_signal(int pidfd, int sig, unsigned int flags);
+/// prctl(PR_SET_PDEATHSIG, sig). Returns 0, or -1 and errno.
+int CPthreadShim_prctl_set_pdeathsig(int sig);
+/// Closes every fd >= `from` in the spawned child (glibc 2.34). Returns 0 or an errno value.
+int CPthreadShim_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+/// memfd_create(name, MFD_CLOEXEC). Returns an fd, or -1 and errno.
+int CPthreadShim_memfd_create(const char *name);
+/// pipe2(2) (a GNU extension Swift's Glibc module does not export).
+/// Returns 0, or -1 and errno.
+int CPthreadShim_pipe2(int fds[2], int flags);
+/// waitid(P_PID, pid, ..., options) returning siginfo's si_code and si_status;
+/// both are 0 when WNOHANG found nothing to report. Returns 0, or -1 and errno.
+int CPthreadShim_waitid_pid(pid_t pid, int options, int *code, int *status);
+
 #endif

@@ -1,0 +1,69 @@
+// Process helpers for IsolatedProcess: raw syscalls that glibc may lack,
+// variadic calls and union fields Swift cannot reach. No policy here.
+#include "CPthreadShim.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if !defined(_GNU_SOURCE)
+#error "CPthreadShim needs _GNU_SOURCE (set in Package.swift)"
+#endif
+
+// Raw syscalls, not glibc's wrappers (2.36+): the build must not need a new
+// glibc, and an old kernel must answer ENOSYS, which Swift turns into the
+// kill(2)/waitid(2) fallback.
+int CPthreadShim_pidfd_open(pid_t pid, unsigned int flags) {
+#if defined(SYS_pidfd_open)
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+#else
+    (void)pid;
+    (void)flags;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int CPthreadShim_pidfd_send_signal(int pidfd, int sig, unsigned int flags) {
+#if defined(SYS_pidfd_send_signal)
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, flags);
+#else
+    (void)pidfd;
+    (void)sig;
+    (void)flags;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+// prctl is variadic.
+int CPthreadShim_prctl_set_pdeathsig(int sig) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0UL, 0UL, 0UL);
+}
+
+int CPthreadShim_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+int CPthreadShim_memfd_create(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
+}
+
+int CPthreadShim_pipe2(int fds[2], int flags) {
+    return pipe2(fds, flags);
+}
+
+// siginfo_t keeps the status in a union Swift sees only by its private names.
+int CPthreadShim_waitid_pid(pid_t pid, int options, int *code, int *status) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);  // WNOHANG with nothing to report leaves si_pid 0
+    if (waitid(P_PID, (id_t)pid, &info, options) != 0) return -1;
+    *code = info.si_pid == 0 ? 0 : info.si_code;
+    *status = info.si_pid == 0 ? 0 : info.si_status;
+    return 0;
+}

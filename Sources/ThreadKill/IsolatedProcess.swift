@@ -1,0 +1,417 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A job running in a child process that can be stopped at any moment without
+/// harm to the caller: the seed's `multiprocessing` + `terminate()`.
+///
+/// A thread cannot be killed safely at an arbitrary point; a process can. The
+/// child is a fresh copy of this executable (or of `executable:`) started in
+/// worker mode: it runs one registered job on the input it is given, sends the
+/// result back over a pipe and exits.
+///
+/// ```swift
+/// let render = IsolatedProcess.register("render") { (scene: Scene) in try draw(scene) }
+///
+/// @main struct App {
+///     static func main() throws {
+///         IsolatedProcess.runWorkerIfRequested()   // first, after registering jobs
+///         let image = try IsolatedProcess.run(render, input: scene, timeout: .seconds(30))
+///     }
+/// }
+/// ```
+///
+/// The child:
+/// - is spawned with `posix_spawn` (safe in a multithreaded parent) from one
+///   long-lived internal thread, and dies with this process (`PR_SET_PDEATHSIG`);
+/// - leads its own process group, so ``terminate(grace:)`` and ``kill()`` reach
+///   everything it started; whatever is left of the group when the child ends
+///   is killed with `SIGKILL`;
+/// - inherits no file descriptors beyond its standard streams and its two pipes;
+/// - is signalled and waited for through a pidfd, so a recycled pid is never hit,
+///   and is always reaped: no zombies.
+///
+/// Dropping the last reference to a running process kills its group and reaps it.
+///
+/// - Important: Do not reap children with `waitpid(-1, ...)` or ignore `SIGCHLD`
+///   elsewhere in the program: that steals the exit status this type waits for.
+public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Sendable {
+    // Everything mutable is guarded by `lock`, except `streams`, which only
+    // the one thread that set `pumping` touches until it clears it.
+
+    /// The name of the job this process runs.
+    public let job: String
+    /// The child's process id; also its process-group id.
+    public let processIdentifier: pid_t
+
+    private let child: ChildProcess
+    private let lock = ConditionLock()
+    private var pumping = false
+    private var reaped = false
+    private var ending: Result<ProcessResult<Output>, ThreadKillError>?
+    private var streams: [Stream]
+
+    private enum Role { case reply, standardOutput, standardError }
+
+    private struct Stream {
+        let role: Role
+        var fd: Int32?
+        var bytes: [UInt8] = []
+    }
+
+    private init(job: String, child: ChildProcess, streams: [Stream]) {
+        self.job = job
+        self.processIdentifier = child.pid
+        self.child = child
+        self.streams = streams
+    }
+
+    deinit {
+        if ending == nil {
+            if !reaped { child.signalGroup(SIGKILL) }
+            _ = try? wait(until: .never)
+        }
+    }
+
+    // MARK: Jobs
+
+    /// Registers a job that this executable can run in a child process.
+    ///
+    /// Register every job before calling ``runWorkerIfRequested()``, in the
+    /// parent and in the worker alike (they are the same program).
+    ///
+    /// - Parameters:
+    ///   - name: Unique in the executable. Registering a name twice is a
+    ///     programming error and stops the program.
+    ///   - body: The job. It runs in the child; what it throws comes back to
+    ///     the parent as an ``IsolatedJobError``.
+    /// - Returns: The job, to pass to ``start(_:input:executable:standardOutput:standardError:)``
+    ///   or ``run(_:input:timeout:grace:executable:)``.
+    @discardableResult
+    public static func register<Input: Codable & Sendable>(
+        _ name: String, _ body: @escaping @Sendable (Input) throws -> Output
+    ) -> IsolatedJob<Input, Output> {
+        JobTable.register(name, body)
+        return IsolatedJob(name)
+    }
+
+    // MARK: Starting
+
+    /// Starts `job` in a new child process.
+    ///
+    /// - Parameters:
+    ///   - job: The job to run.
+    ///   - input: Its input, encoded before the child starts.
+    ///   - executable: The program to start in worker mode; nil for this very
+    ///     executable (`/proc/self/exe`). It must register `job` and call
+    ///     ``runWorkerIfRequested()``.
+    ///   - standardOutput: Where the child's standard output goes.
+    ///   - standardError: Where the child's standard error goes.
+    /// - Returns: The running process. Wait for it with ``wait()``, stop it with
+    ///   ``terminate(grace:)``.
+    /// - Throws: ``ThreadKillError``: ``ThreadKillError/Code/invalidArgument`` if
+    ///   the input cannot be encoded, `executable` is empty, or `executable` is
+    ///   nil and this program has not registered `job` (a worker started from
+    ///   another executable reports an unknown job when it is waited for); a system-call
+    ///   error if a pipe or the spawn fails (`posix_spawn` reports a missing or
+    ///   non-executable `executable` this way).
+    public static func start<Input>(
+        _ job: IsolatedJob<Input, Output>,
+        input: Input,
+        executable: String? = nil,
+        standardOutput: ProcessOutputMode = .inherit,
+        standardError: ProcessOutputMode = .inherit
+    ) throws(ThreadKillError) -> IsolatedProcess<Output> {
+        if let executable, executable.isEmpty {
+            throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: executable must not be empty")
+        }
+        if executable == nil && JobTable.body(named: job.name) == nil {
+            throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
+        }
+        let encoded: [UInt8]
+        do {
+            encoded = try JobCoding.encode(input)
+        } catch {
+            throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: cannot encode the input of job \(job.name): \(error)")
+        }
+
+        // Parent-side fds are closed here on failure and by the pump later;
+        // child-side fds are closed as soon as the spawn is over.
+        var parentFDs: [Int32] = []
+        var childFDs: [Int32] = []
+        defer { childFDs.forEach { close($0) } }
+        var plan = SpawnPlan(
+            path: executable ?? "/proc/self/exe",
+            arguments: [executable ?? CommandLine.arguments.first ?? "worker"],
+            environment: WorkerEnvironment.make(job: job.name),
+            descriptors: [],
+            devNull: [0],
+            closeFrom: WorkerEnvironment.firstClosedFD
+        )
+        var streams: [Stream] = []
+        do throws(ThreadKillError) {
+            let inputFD = try Pipes.memory(holding: encoded)
+            childFDs.append(inputFD)
+            plan.descriptors.append((inputFD, WorkerEnvironment.inputFD))
+
+            let reply = try Pipes.make()
+            parentFDs.append(reply.read)
+            childFDs.append(reply.write)
+            plan.descriptors.append((reply.write, WorkerEnvironment.replyFD))
+            streams.append(Stream(role: .reply, fd: reply.read))
+
+            for (mode, target, role) in [(standardOutput, Int32(1), Role.standardOutput), (standardError, 2, .standardError)] {
+                switch mode {
+                case .inherit: break
+                case .discard: plan.devNull.append(target)
+                case .capture:
+                    let pipe = try Pipes.make()
+                    parentFDs.append(pipe.read)
+                    childFDs.append(pipe.write)
+                    plan.descriptors.append((pipe.write, target))
+                    streams.append(Stream(role: role, fd: pipe.read))
+                }
+            }
+
+            let pid = try Spawner.spawn(plan)
+            let child: ChildProcess
+            do throws(ThreadKillError) {
+                child = try ChildProcess(pid: pid)
+            } catch {
+                // Unreaped, so the pid is still this child's.
+                _ = Glibc.kill(pid, SIGKILL)
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                throw error
+            }
+            return IsolatedProcess(job: job.name, child: child, streams: streams)
+        } catch {
+            parentFDs.forEach { close($0) }
+            throw error
+        }
+    }
+
+    /// Runs `job` in a child process and returns its output: start, wait at
+    /// most `timeout`, and on timeout ``terminate(grace:)`` the child.
+    ///
+    /// - Parameters:
+    ///   - job: The job to run.
+    ///   - input: Its input.
+    ///   - timeout: How long the job may run.
+    ///   - grace: How long a timed-out job has between `SIGTERM` and `SIGKILL`.
+    ///   - executable: As in ``start(_:input:executable:standardOutput:standardError:)``.
+    /// - Returns: What the job returned.
+    /// - Throws: The job's carried-back ``IsolatedJobError`` if it threw;
+    ///   ``ThreadKillError`` for a negative duration (``ThreadKillError/Code/invalidDuration``),
+    ///   a timeout, a process that ended without a reply, or a failed start.
+    public static func run<Input>(
+        _ job: IsolatedJob<Input, Output>,
+        input: Input,
+        timeout: Duration,
+        grace: Duration = .seconds(1),
+        executable: String? = nil
+    ) throws -> Output {
+        let timeoutNanos = try timeout.validatedNanos("IsolatedProcess.run(timeout:)")
+        _ = try grace.validatedNanos("IsolatedProcess.run(grace:)")
+        let process = try start(job, input: input, executable: executable)
+        if let result = try process.wait(until: Deadline(after: timeoutNanos)) {
+            return try result.outcome.get()
+        }
+        _ = try process.terminate(grace: grace)
+        throw ThreadKillError(.systemCall("IsolatedProcess.run"), "job \(job.name) timed out after \(timeout) and was terminated")
+    }
+
+    // MARK: Waiting and stopping
+
+    /// Waits for the process to end and returns how its job ended.
+    ///
+    /// Any number of threads may wait, any number of times: each gets the same result.
+    /// - Throws: ``ThreadKillError`` if the worker does not know the job, could
+    ///   not decode its input, or sent an output that does not decode as `Output`;
+    ///   or if waiting itself failed.
+    public func wait() throws(ThreadKillError) -> ProcessResult<Output> {
+        try wait(until: .never)!
+    }
+
+    /// Waits at most `timeout` for the process to end.
+    ///
+    /// - Returns: The result, or nil if the process is still running.
+    /// - Throws: As ``wait()``, and ``ThreadKillError/Code/invalidDuration`` for
+    ///   a negative timeout.
+    public func wait(timeout: Duration) throws(ThreadKillError) -> ProcessResult<Output>? {
+        try wait(until: Deadline(after: timeout.validatedNanos("IsolatedProcess.wait(timeout:)")))
+    }
+
+    /// Stops the process: `SIGTERM` to its process group, up to `grace` for it
+    /// to end, then `SIGKILL` to the group; then reaps it.
+    ///
+    /// A process that has already ended is not signalled; its result is returned.
+    /// - Parameter grace: How long the job may take to end after `SIGTERM`; zero
+    ///   sends `SIGKILL` at once after it.
+    /// - Returns: How the job ended (usually ``ProcessOutcome/signaled(_:)``).
+    /// - Throws: As ``wait()``, and ``ThreadKillError/Code/invalidDuration`` for
+    ///   a negative grace.
+    ///
+    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
+    /// group) and `waitid`.
+    @discardableResult
+    public func terminate(grace: Duration) throws(ThreadKillError) -> ProcessResult<Output> {
+        let graceNanos = try grace.validatedNanos("IsolatedProcess.terminate(grace:)")
+        signalGroup(SIGTERM)
+        if let result = try wait(until: Deadline(after: graceNanos)) { return result }
+        signalGroup(SIGKILL)
+        return try wait()
+    }
+
+    /// Kills the process group with `SIGKILL` at once, then reaps the child.
+    ///
+    /// - Returns: How the job ended (``ProcessOutcome/signaled(_:)`` with
+    ///   `SIGKILL` unless it had already ended).
+    /// - Throws: As ``wait()``.
+    ///
+    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
+    /// group) and `waitid`.
+    @discardableResult
+    public func kill() throws(ThreadKillError) -> ProcessResult<Output> {
+        signalGroup(SIGKILL)
+        return try wait()
+    }
+
+    /// Whether the process has ended and been reaped.
+    public var hasEnded: Bool { lock.withLock { reaped } }
+
+    private func signalGroup(_ signal: Int32) {
+        lock.withLock {
+            if !reaped { child.signalGroup(signal) }
+        }
+    }
+
+    // MARK: The pump
+
+    /// Waits until the deadline for the result. One waiter at a time pumps
+    /// (reads the pipes, watches the pidfd); the others wait for it.
+    private func wait(until deadline: Deadline) throws(ThreadKillError) -> ProcessResult<Output>? {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if let ending { return try ending.get() }
+            if !pumping {
+                pumping = true
+                lock.unlock()
+                pump(until: deadline)
+                lock.lock()
+                pumping = false
+                lock.broadcast()
+                if ending == nil && deadline.hasPassed { return nil }
+            } else if !lock.wait(until: deadline) && ending == nil {
+                return nil
+            }
+        }
+    }
+
+    /// Reads every open pipe and watches for the child's exit until it has
+    /// ended (then finishes) or the deadline passes. Never blocks on a pipe:
+    /// a descendant holding one open cannot delay the end.
+    private func pump(until deadline: Deadline) {
+        do throws(ThreadKillError) {
+            while true {
+                var fds = streams.compactMap { $0.fd.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) } }
+                if let pidfd = child.pidfd { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
+                // Without a pidfd the exit is not pollable: look every 10 ms.
+                var timeout = Self.pollMilliseconds(deadline.remaining)
+                if child.pidfd == nil && (timeout < 0 || timeout > 10) { timeout = 10 }
+                if poll(&fds, nfds_t(fds.count), timeout) < 0 {
+                    if errno == EINTR { continue }
+                    throw .system("poll", errno)
+                }
+                try readStreams(ready: Set(fds.filter { $0.revents != 0 }.map(\.fd)))
+                let exited: Bool
+                if let pidfd = child.pidfd {
+                    exited = fds.last.map { $0.fd == pidfd && $0.revents != 0 } ?? false
+                } else {
+                    exited = try child.peekExit() != nil
+                }
+                if exited {
+                    try finish()
+                    return
+                }
+                if deadline.hasPassed { return }
+            }
+        } catch {
+            fail(error)
+        }
+    }
+
+    private static func pollMilliseconds(_ nanos: UInt64?) -> Int32 {
+        guard let nanos else { return -1 }
+        return Int32(clamping: (nanos + 999_999) / 1_000_000)
+    }
+
+    private func readStreams(ready: Set<Int32>) throws(ThreadKillError) {
+        for i in streams.indices {
+            guard let fd = streams[i].fd, ready.contains(fd) else { continue }
+            switch Pipes.readAvailable(fd, into: &streams[i].bytes) {
+            case .wouldBlock: break
+            case .endOfFile: closeStream(i)
+            case .failed(let err): throw .system("read", err)
+            }
+        }
+    }
+
+    private func closeStream(_ i: Int) {
+        if let fd = streams[i].fd { close(fd) }
+        streams[i].fd = nil
+    }
+
+    /// The child has exited: take what the pipes hold now, kill what is left
+    /// of its group while its zombie still reserves the group id, reap it.
+    private func finish() throws(ThreadKillError) {
+        try readStreams(ready: Set(streams.compactMap(\.fd)))
+        streams.indices.forEach(closeStream)
+        let status = try lock.withLock { () throws(ThreadKillError) -> ChildStatus in
+            child.signalGroup(SIGKILL)
+            reaped = true
+            return try child.reap()
+        }
+        let result = Result { () throws(ThreadKillError) -> ProcessResult<Output> in try makeResult(status) }
+        lock.withLock { ending = result }
+    }
+
+    private func fail(_ error: ThreadKillError) {
+        streams.indices.forEach(closeStream)
+        lock.withLock {
+            if !reaped {
+                // We cannot tell how the child is doing: end it rather than leak it.
+                child.signalGroup(SIGKILL)
+                reaped = true
+                _ = try? child.reap()
+            }
+            ending = .failure(error)
+        }
+    }
+
+    private func makeResult(_ status: ChildStatus) throws(ThreadKillError) -> ProcessResult<Output> {
+        func bytes(_ role: Role) -> [UInt8]? { streams.first { $0.role == role }?.bytes }
+        let outcome: ProcessOutcome<Output>
+        switch JobReply(decoding: bytes(.reply) ?? []) {
+        case .value(let payload):
+            do {
+                outcome = .returned(try JobCoding.decode(Output.self, from: payload))
+            } catch {
+                throw ThreadKillError(.invalidArgument, "job \(job) returned a value that does not decode as \(Output.self): \(error)")
+            }
+        case .threw(let typeName, let message):
+            outcome = .threw(IsolatedJobError(job: job, typeName: typeName, message: message))
+        case .unknownJob(let name):
+            throw ThreadKillError(.invalidArgument, "no job named \"\(name)\" is registered in the worker executable (register it before calling IsolatedProcess.runWorkerIfRequested())")
+        case .badInput(let message), .badOutput(let message):
+            throw ThreadKillError(.invalidArgument, message)
+        case nil:
+            switch status {
+            case .exited(let code): outcome = .exited(code)
+            case .signaled(let signal): outcome = .signaled(signal)
+            }
+        }
+        return ProcessResult(outcome: outcome, standardOutput: bytes(.standardOutput), standardError: bytes(.standardError))
+    }
+}

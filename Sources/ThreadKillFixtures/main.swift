@@ -1,0 +1,178 @@
+// Worker jobs for ThreadKillTests' IsolatedProcess tests. The test runner's
+// `main` cannot call the worker hook, so the tests start this program instead.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ThreadKill
+
+struct FixtureError: Error, CustomStringConvertible {
+    let detail: String
+    var description: String { "fixture failure: \(detail)" }
+}
+
+/// Two FIFOs: the job reports on `ready`, then waits for a line on `go`.
+struct Handshake: Codable, Sendable {
+    var ready: String
+    var go: String
+}
+
+/// What a run of start/stop cycles left behind, measured inside one worker.
+struct CycleReport: Codable, Sendable {
+    var usedPidfd: Bool
+    var fdsBefore: Int
+    var fdsAfter: Int
+    var pids: [Int32]
+    var zombies: [Int32]
+    var outcomes: [String]
+}
+
+func writeLine(_ line: String, toFIFO path: String) {
+    let fd = open(path, O_WRONLY)
+    precondition(fd >= 0, "cannot open FIFO \(path)")
+    let bytes = Array((line + "\n").utf8)
+    precondition(write(fd, bytes, bytes.count) == bytes.count)
+    close(fd)
+}
+
+func readLine(fromFIFO path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    precondition(fd >= 0, "cannot open FIFO \(path)")
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var byte: UInt8 = 0
+    while read(fd, &byte, 1) == 1 && byte != UInt8(ascii: "\n") { bytes.append(byte) }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+func pauseForever() -> Never {
+    while true { pause() }
+}
+
+/// Starts `/bin/sh -c script` inheriting our standard streams; `ownGroup`
+/// puts it in a new process group, out of reach of ours.
+func spawnShell(_ script: String, ownGroup: Bool) -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    if ownGroup {
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+    }
+    let words: [String] = ["/bin/sh", "-c", script]
+    let argv = words.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let err = posix_spawn(&pid, "/bin/sh", nil, &attributes, argv, environ)
+    precondition(err == 0, "posix_spawn /bin/sh failed: \(err)")
+    return pid
+}
+
+func openFDCount() -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { count += 1 }
+    }
+    return count - 1  // the directory stream's own fd
+}
+
+/// Whether `pid` is a zombie child of this process.
+func isOurZombie(_ pid: pid_t) -> Bool {
+    guard let file = fopen("/proc/\(pid)/stat", "r") else { return false }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 1024)
+    guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
+    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let close = line.lastIndex(of: ")") else { return false }
+    let fields = line[line.index(after: close)...].split(separator: " ")
+    return fields.count > 1 && fields[0] == "Z" && pid_t(fields[1]) == getpid()
+}
+
+let double = IsolatedProcess.register("double") { (x: Int) in x * 2 }
+IsolatedProcess.register("fail") { (why: String) throws -> Int in throw FixtureError(detail: why) }
+let spin = IsolatedProcess.register("spin") { (_: Int) -> Int in
+    var x = 0
+    while true { x = x &+ 1; if x == 0 { return x } }
+}
+let ignoreTerm = IsolatedProcess.register("ignoreTerm") { (ready: String) -> Int in
+    signal(SIGTERM, SIG_IGN)
+    writeLine("ready", toFIFO: ready)
+    pauseForever()
+}
+IsolatedProcess.register("crash") { (x: Int) -> Int in
+    let values = [1, 2, 3]
+    return values[x]  // out of range: traps
+}
+IsolatedProcess.register("exit") { (status: Int32) -> Int in exit(status) }
+IsolatedProcess.register("print") { (text: String) -> Int in
+    print(text)
+    let err = Array("err:\(text)\n".utf8)
+    _ = write(2, err, err.count)
+    return text.utf8.count
+}
+IsolatedProcess.register("readyThenAwait") { (handshake: Handshake) -> String in
+    writeLine("ready", toFIFO: handshake.ready)
+    return "ok:" + readLine(fromFIFO: handshake.go)
+}
+IsolatedProcess.register("grandchild") { (ready: String) -> Int in
+    signal(SIGTERM, SIG_IGN)  // inherited by the shell: both ignore SIGTERM
+    let grandchild = spawnShell("exec sleep 1000", ownGroup: false)
+    print("grandchild \(grandchild)")
+    fflush(nil)
+    writeLine("grandchild \(grandchild)", toFIFO: ready)
+    pauseForever()
+}
+IsolatedProcess.register("escape") { (_: Int) -> Int32 in
+    let grandchild = spawnShell("exec sleep 1000", ownGroup: true)
+    print("escaped \(grandchild)")
+    return grandchild
+}
+IsolatedProcess.register("parent") { (ready: String) throws -> Int in
+    let child = try IsolatedProcess.start(ignoreTerm, input: ready)
+    writeLine("child \(child.processIdentifier)", toFIFO: ready)
+    _ = try child.wait()
+    return 0
+}
+IsolatedProcess.register("fds") { (_: Int) -> [Int32] in
+    guard let dir = opendir("/proc/self/fd") else { throw FixtureError(detail: "opendir") }
+    defer { closedir(dir) }
+    var fds: [Int32] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if let fd = Int32(name), fd != dirfd(dir) { fds.append(fd) }
+    }
+    return fds.sorted()
+}
+IsolatedProcess.register("cycles") { (request: [Int]) throws -> CycleReport in
+    let (count, usePidfd) = (request[0], request[1] != 0)
+    if !usePidfd { setenv("THREADKILL_PIDFD", "0", 1) }
+    // Warm up once: the spawner thread and lazily opened runtime fds are not leaks.
+    _ = try IsolatedProcess.run(double, input: 1, timeout: .seconds(30))
+    var report = CycleReport(usedPidfd: usePidfd, fdsBefore: openFDCount(), fdsAfter: 0, pids: [], zombies: [], outcomes: [])
+    for i in 0..<count {
+        switch i % 3 {
+        case 0:
+            let process = try IsolatedProcess.start(double, input: i)
+            report.pids.append(process.processIdentifier)
+            guard try process.wait().outcome.value == 2 * i else { throw FixtureError(detail: "cycle \(i): wrong value") }
+        case 1:
+            let process = try IsolatedProcess.start(spin, input: i)
+            report.pids.append(process.processIdentifier)
+            let outcome = try process.terminate(grace: .seconds(10)).outcome
+            report.outcomes.append("\(outcome)")
+        default:
+            let process = try IsolatedProcess.start(spin, input: i, standardOutput: .capture, standardError: .capture)
+            report.pids.append(process.processIdentifier)
+            report.outcomes.append("\(try process.kill().outcome)")
+        }
+    }
+    report.fdsAfter = openFDCount()
+    report.zombies = report.pids.filter(isOurZombie)
+    return report
+}
+
+IsolatedProcess.runWorkerIfRequested()
+
+print("ThreadKillFixtures: a worker program for ThreadKill's tests; the tests start it.")

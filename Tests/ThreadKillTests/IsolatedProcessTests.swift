@@ -1,0 +1,420 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+import Synchronization
+import Testing
+@testable import ThreadKill
+
+// The jobs live in the ThreadKillFixtures program (Sources/ThreadKillFixtures),
+// built next to this test binary: the test runner's `main` cannot call the
+// worker hook, so every process here is a copy of the fixture.
+
+private let double = IsolatedJob<Int, Int>("double")
+private let fail = IsolatedJob<String, Int>("fail")
+private let spin = IsolatedJob<Int, Int>("spin")
+private let ignoreTerm = IsolatedJob<String, Int>("ignoreTerm")
+private let crash = IsolatedJob<Int, Int>("crash")
+private let exitJob = IsolatedJob<Int32, Int>("exit")
+private let printJob = IsolatedJob<String, Int>("print")
+private let readyThenAwait = IsolatedJob<Handshake, String>("readyThenAwait")
+private let grandchild = IsolatedJob<String, Int>("grandchild")
+private let escape = IsolatedJob<Int, Int32>("escape")
+private let parent = IsolatedJob<String, Int>("parent")
+private let fds = IsolatedJob<Int, [Int32]>("fds")
+private let cycles = IsolatedJob<[Int], CycleReport>("cycles")
+
+private struct Handshake: Codable, Sendable {
+    var ready: String
+    var go: String
+}
+
+private struct CycleReport: Codable, Sendable {
+    var usedPidfd: Bool
+    var fdsBefore: Int
+    var fdsAfter: Int
+    var pids: [Int32]
+    var zombies: [Int32]
+    var outcomes: [String]
+}
+
+/// The fixture program, beside the test binary (`swift test` runs
+/// `.build/<config>/ThreadKillPackageTests.xctest`).
+private let fixture: String = {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    precondition(n > 0, "readlink /proc/self/exe failed")
+    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
+}()
+
+/// Generous bound that only catches hangs.
+private let hangBound: Duration = .seconds(20)
+
+private func elapsed(since start: UInt64) -> Duration { .nanoseconds(monotonicNanos() - start) }
+
+/// A FIFO in a private directory, opened for reading without blocking, so a
+/// test can hand its path to a job and wait for lines with a bound.
+private final class FIFO: @unchecked Sendable {  // used by one thread at a time
+    let path: String
+    private let directory: String
+    private let fd: Int32
+    private var pending: [UInt8] = []
+
+    init() {
+        var template = Array("/tmp/threadkill-test-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        directory = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        path = directory + "/fifo"
+        precondition(mkfifo(path, 0o600) == 0, "mkfifo failed")
+        // O_RDWR: a writer that closes never makes us see end of file, and a
+        // job that opens for reading finds a writer at once.
+        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        precondition(fd >= 0, "open FIFO failed")
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+        rmdir(directory)
+    }
+
+    /// Reads one line, waiting at most `bound`.
+    func readLine(within bound: Duration = hangBound) -> String? {
+        let deadline = Deadline(after: bound.nonNegativeNanos)
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return line
+            }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(clamping: (deadline.remaining ?? 0) / 1_000_000)
+            if ms == 0 { return nil }
+            guard poll(&p, 1, ms) > 0 else { continue }
+            _ = Pipes.readAvailable(fd, into: &pending)
+        }
+    }
+
+    func write(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        precondition(Glibc.write(fd, bytes, bytes.count) == bytes.count)
+    }
+}
+
+/// Waits at most `bound` for a process that is not our child to end.
+private func waitForDeath(of pid: pid_t, within bound: Duration = hangBound) -> Bool {
+    let pidfd = CPthreadShim_pidfd_open(pid, 0)
+    if pidfd < 0 { return errno == ESRCH }  // already gone and reaped
+    defer { close(pidfd) }
+    var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+    return poll(&p, 1, Int32(bound.nonNegativeNanos! / 1_000_000)) == 1
+}
+
+/// A plain pthread running `body`: a thread that ends when `body` returns.
+/// (KillableThread needs a free real-time signal, which the test runner's
+/// threads may not leave.)
+private final class PlainThread: @unchecked Sendable {  // `body` runs once, on the new thread
+    private let body: @Sendable () -> Void
+    private var thread = pthread_t()
+
+    private init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    static func start(_ body: @escaping @Sendable () -> Void) -> PlainThread {
+        let box = PlainThread(body)
+        let err = pthread_create(&box.thread, nil, { arg in
+            Unmanaged<PlainThread>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        }, Unmanaged.passRetained(box).toOpaque())
+        precondition(err == 0, "pthread_create failed: \(err)")
+        return box
+    }
+
+    func join() { pthread_join(thread, nil) }
+}
+
+/// Runs `body` on a new plain thread; the returned closure joins it and gives the result.
+private func onPlainThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> () -> T {
+    let result = Mutex<T?>(nil)
+    let thread = PlainThread.start {
+        let value = body()
+        result.withLock { $0 = value }
+    }
+    return {
+        thread.join()
+        return result.withLock { $0! }
+    }
+}
+
+private func killStray(_ pid: pid_t) {
+    let pidfd = CPthreadShim_pidfd_open(pid, 0)
+    guard pidfd >= 0 else { return }
+    _ = CPthreadShim_pidfd_send_signal(pidfd, SIGKILL, 0)
+    close(pidfd)
+}
+
+@Suite("IsolatedProcess", .timeLimit(.minutes(1)))
+struct IsolatedProcessTests {
+    @Test("a job returns its value")
+    func returnsValue() throws {
+        #expect(try IsolatedProcess.run(double, input: 21, timeout: hangBound, executable: fixture) == 42)
+    }
+
+    @Test("a throwing job carries its error back")
+    func carriesError() throws {
+        let result = try IsolatedProcess.start(fail, input: "boom", executable: fixture).wait()
+        guard case .threw(let error) = result.outcome else {
+            Issue.record("expected .threw, got \(result.outcome)")
+            return
+        }
+        #expect(error.job == "fail")
+        #expect(error.typeName.hasSuffix("FixtureError"))
+        #expect(error.message == "fixture failure: boom")
+        #expect(throws: error) { try IsolatedProcess.run(fail, input: "boom", timeout: hangBound, executable: fixture) }
+    }
+
+    @Test("a spinning job is terminated within its grace")
+    func terminatesSpinner() throws {
+        let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        #expect(try process.wait(timeout: .milliseconds(50)) == nil)
+        let start = monotonicNanos()
+        let result = try process.terminate(grace: .seconds(5))
+        #expect(result.outcome == .signaled(SIGTERM))
+        #expect(elapsed(since: start) < .seconds(5) + hangBound)
+        #expect(process.hasEnded)
+    }
+
+    @Test("a job that ignores SIGTERM is killed with SIGKILL after its grace")
+    func killsTermIgnorer() throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(ignoreTerm, input: ready.path, executable: fixture)
+        #expect(ready.readLine() == "ready")
+        let start = monotonicNanos()
+        let result = try process.terminate(grace: .milliseconds(300))
+        let took = elapsed(since: start)
+        #expect(result.outcome == .signaled(SIGKILL))
+        #expect(took >= .milliseconds(300))
+        #expect(took < .milliseconds(300) + hangBound)
+    }
+
+    @Test("a crashing job is reported killed by its signal")
+    func reportsCrash() throws {
+        let result = try IsolatedProcess.start(crash, input: 5, executable: fixture, standardError: .discard).wait()
+        guard case .signaled(let signal) = result.outcome else {
+            Issue.record("expected .signaled, got \(result.outcome)")
+            return
+        }
+        #expect(signal == SIGILL || signal == SIGTRAP)
+    }
+
+    @Test("a job that exits is reported with its status")
+    func reportsExit() throws {
+        #expect(try IsolatedProcess.start(exitJob, input: 3, executable: fixture).wait().outcome == .exited(3))
+    }
+
+    @Test("standard output and error can be captured")
+    func capturesOutput() throws {
+        let result = try IsolatedProcess.start(printJob, input: "hello", executable: fixture,
+                                               standardOutput: .capture, standardError: .capture).wait()
+        #expect(result.outcome == .returned(5))
+        #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "hello\n")
+        #expect(result.standardError.map { String(decoding: $0, as: UTF8.self) } == "err:hello\n")
+    }
+
+    @Test("a worker inherits only its standard streams and its reply pipe")
+    func inheritsNoStrayDescriptors() throws {
+        // A descriptor of ours without close-on-exec: closefrom must still keep it out.
+        let stray = dup(0)
+        #expect(stray >= 0)
+        defer { close(stray) }
+        // The input (fd 3) is closed once read; the reply pipe is fd 4.
+        #expect(try IsolatedProcess.run(fds, input: 0, timeout: hangBound, executable: fixture) == [0, 1, 2, 4])
+    }
+
+    @Test("an unknown job name is a typed error")
+    func unknownJob() throws {
+        let error = #expect(throws: ThreadKillError.self) {
+            try IsolatedProcess.run(IsolatedJob<Int, Int>("no-such-job"), input: 1, timeout: hangBound, executable: fixture)
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("no job named \"no-such-job\"") == true)
+        // Started from this very executable, the name is checked before any spawn.
+        let early = #expect(throws: ThreadKillError.self) {
+            try IsolatedProcess.start(IsolatedJob<Int, Int>("no-such-job"), input: 1)
+        }
+        #expect(early?.code == .invalidArgument)
+    }
+
+    @Test("negative durations are refused")
+    func negativeDurations() throws {
+        let run = #expect(throws: ThreadKillError.self) {
+            try IsolatedProcess.run(double, input: 1, timeout: .seconds(-1), executable: fixture)
+        }
+        #expect(run?.code == .invalidDuration)
+        let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        #expect(throws: ThreadKillError.self) { try process.terminate(grace: .milliseconds(-1)) }
+        #expect(throws: ThreadKillError.self) { try process.wait(timeout: .nanoseconds(-1)) }
+        #expect(try process.kill().outcome == .signaled(SIGKILL))
+    }
+
+    @Test("a missing executable is a spawn error")
+    func missingExecutable() throws {
+        let error = #expect(throws: ThreadKillError.self) {
+            try IsolatedProcess.start(double, input: 1, executable: "/nonexistent/worker")
+        }
+        #expect(error?.code == .systemCall("posix_spawn"))
+        #expect(error?.errno == ENOENT)
+    }
+
+    @Test("run terminates a job that outlives its timeout")
+    func runTimesOut() throws {
+        let start = monotonicNanos()
+        let error = #expect(throws: ThreadKillError.self) {
+            try IsolatedProcess.run(spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixture)
+        }
+        #expect(error?.message.contains("timed out") == true)
+        #expect(elapsed(since: start) < hangBound)
+    }
+
+    @Test("many threads waiting get the same result")
+    func manyWaiters() throws {
+        let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        let waiters = (0..<4).map { _ in onPlainThread { try? process.wait().outcome } }
+        _ = try process.terminate(grace: .seconds(5))
+        for join in waiters {
+            #expect(join() == .signaled(SIGTERM))
+        }
+    }
+
+    @Test("a child started from a short-lived thread outlives that thread")
+    func outlivesSpawningThread() throws {
+        let ready = FIFO()
+        let go = FIFO()
+        let join = onPlainThread { () -> (IsolatedProcess<String>?, String) in
+            guard let process = try? IsolatedProcess.start(readyThenAwait, input: Handshake(ready: ready.path, go: go.path), executable: fixture) else {
+                return (nil, "")
+            }
+            // The job runs, so PR_SET_PDEATHSIG is armed before this thread ends.
+            #expect(ready.readLine() == "ready")
+            var buffer = [CChar](repeating: 0, count: 256)
+            let n = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+            return (process, String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        let (started, task) = join()
+        let process = try #require(started)
+        // Joined is not yet gone: the kernel sends the death signal in
+        // exit_notify(), before the task leaves /proc.
+        let deadline = Deadline(after: hangBound.nonNegativeNanos)
+        while access("/proc/" + task, F_OK) == 0 && !deadline.hasPassed { usleep(1000) }
+        #expect(access("/proc/" + task, F_OK) != 0)
+        go.write("go")
+        #expect(try process.wait().outcome == .returned("ok:go"))
+    }
+
+    @Test("a grandchild in the job's group is stopped with it, and reading never hangs")
+    func stopsGrandchild() throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(grandchild, input: ready.path, executable: fixture, standardOutput: .capture)
+        let line = try #require(ready.readLine())
+        let pid = try #require(pid_t(line.split(separator: " ").last ?? ""))
+        let pidfd = CPthreadShim_pidfd_open(pid, 0)
+        #expect(pidfd >= 0)
+        defer { close(pidfd) }
+        let start = monotonicNanos()
+        let result = try process.terminate(grace: .milliseconds(200))
+        #expect(elapsed(since: start) < hangBound)
+        #expect(result.outcome == .signaled(SIGKILL))
+        #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "grandchild \(pid)\n")
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the grandchild survived")
+    }
+
+    @Test("a grandchild outside the group that keeps the output pipe does not hang the read")
+    func escapedGrandchildDoesNotHang() throws {
+        let start = monotonicNanos()
+        let result = try IsolatedProcess.start(escape, input: 0, executable: fixture, standardOutput: .capture).wait()
+        #expect(elapsed(since: start) < hangBound)
+        let pid = try #require(result.outcome.value)
+        defer { killStray(pid) }
+        #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "escaped \(pid)\n")
+        #expect(access("/proc/\(pid)", F_OK) == 0, "the escaped grandchild should still run")
+    }
+}
+
+/// Tests that watch process-wide things (children, fds) measure them inside a
+/// worker of their own, so the other suites running in parallel cannot disturb them.
+@Suite("IsolatedProcess leaks", .serialized, .timeLimit(.minutes(1)))
+struct IsolatedProcessLeakTests {
+    /// `THREADKILL_CYCLES=2000` for a longer run.
+    static let cycleCount = getenv("THREADKILL_CYCLES").flatMap { Int(String(cString: $0)) } ?? 200
+
+    private func check(_ report: CycleReport, cycles: Int) {
+        #expect(report.pids.count == cycles)
+        #expect(report.zombies.isEmpty, "zombies left: \(report.zombies)")
+        #expect(report.fdsAfter == report.fdsBefore, "fds: \(report.fdsBefore) before, \(report.fdsAfter) after")
+        #expect(report.outcomes.allSatisfy { $0.contains("signaled") })
+    }
+
+    @Test("200 start/stop cycles leave no zombie and no fd behind")
+    func cyclesLeaveNothing() throws {
+        let report = try IsolatedProcess.run(cycles, input: [Self.cycleCount, 1], timeout: .seconds(55), executable: fixture)
+        check(report, cycles: Self.cycleCount)
+    }
+
+    @Test("children this process started are never left as zombies")
+    func noZombiesHere() throws {
+        // Only pids we started are looked at, so parallel suites cannot disturb it.
+        var pids: [pid_t] = []
+        for i in 0..<20 {
+            let process = try IsolatedProcess.start(i % 2 == 0 ? double : spin, input: i, executable: fixture)
+            pids.append(process.processIdentifier)
+            if i % 2 == 0 {
+                #expect(try process.wait().outcome == .returned(2 * i))
+            } else {
+                #expect(try process.terminate(grace: .seconds(5)).outcome == .signaled(SIGTERM))
+            }
+        }
+        // A dropped handle kills and reaps its process too.
+        var dropped: IsolatedProcess<Int>? = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        pids.append(dropped!.processIdentifier)
+        dropped = nil
+        #expect(pids.allSatisfy { !isOurChild($0) }, "still our children: \(pids.filter(isOurChild))")
+    }
+
+    @Test("without pidfds (kernels before 5.3) cycles leave nothing behind either")
+    func fallbackCyclesLeaveNothing() throws {
+        let report = try IsolatedProcess.run(cycles, input: [30, 0], timeout: .seconds(55), executable: fixture)
+        #expect(!report.usedPidfd)
+        check(report, cycles: 30)
+    }
+
+    @Test("a parent killed with SIGKILL takes its child with it")
+    func childDiesWithParent() throws {
+        let fifo = FIFO()
+        let process = try IsolatedProcess.start(parent, input: fifo.path, executable: fixture)
+        var childPid: pid_t?
+        var childReady = false
+        for _ in 0..<2 {
+            let line = try #require(fifo.readLine())
+            if line == "ready" { childReady = true }
+            if line.hasPrefix("child ") { childPid = pid_t(line.dropFirst(6)) }
+        }
+        #expect(childReady)
+        let pid = try #require(childPid)
+        let pidfd = CPthreadShim_pidfd_open(pid, 0)
+        try #require(pidfd >= 0)
+        defer { close(pidfd) }
+        #expect(try process.kill().outcome == .signaled(SIGKILL))
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the orphaned child survived its parent")
+    }
+
+    /// Whether `pid` is still a child of this process, running or zombie:
+    /// `waitid` answers ECHILD for anything else, a recycled pid included.
+    private func isOurChild(_ pid: pid_t) -> Bool {
+        var code: Int32 = 0
+        var status: Int32 = 0
+        return CPthreadShim_waitid_pid(pid, WEXITED | WNOHANG | WNOWAIT, &code, &status) == 0
+    }
+}
