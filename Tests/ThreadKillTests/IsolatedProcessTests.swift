@@ -48,8 +48,6 @@ private let fixture: String = {
     return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
 }()
 
-/// Generous bound that only catches hangs.
-private let hangBound: Duration = .seconds(20)
 
 private func elapsed(since start: UInt64) -> Duration { .nanoseconds(monotonicNanos() - start) }
 
