@@ -126,13 +126,13 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: executable must not be empty")
         }
         if executable == nil && JobTable.body(named: job.name) == nil {
-            throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
+            throw ThreadKillError(.unknownJob(job.name), "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
         }
         let encoded: [UInt8]
         do {
             encoded = try JobCoding.encode(input)
         } catch {
-            throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: cannot encode the input of job \(job.name): \(error)")
+            throw ThreadKillError(.jobCoding, "IsolatedProcess.start: cannot encode the input of job \(job.name): \(error)")
         }
 
         // Parent-side fds are closed here on failure and by the pump later;
@@ -218,7 +218,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             return try result.outcome.get()
         }
         _ = try process.terminate(grace: grace)
-        throw ThreadKillError(.systemCall("IsolatedProcess.run"), "job \(job.name) timed out after \(timeout) and was terminated")
+        throw ThreadKillError(.timedOut, "job \(job.name) timed out after \(timeout) and was terminated")
     }
 
     // MARK: Waiting and stopping
@@ -398,14 +398,14 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             do {
                 outcome = .returned(try JobCoding.decode(Output.self, from: payload))
             } catch {
-                throw ThreadKillError(.invalidArgument, "job \(job) returned a value that does not decode as \(Output.self): \(error)")
+                throw ThreadKillError(.jobCoding, "job \(job) returned a value that does not decode as \(Output.self): \(error)")
             }
         case .threw(let typeName, let message):
             outcome = .threw(IsolatedJobError(job: job, typeName: typeName, message: message))
         case .unknownJob(let name):
-            throw ThreadKillError(.invalidArgument, "no job named \"\(name)\" is registered in the worker executable (register it before calling IsolatedProcess.runWorkerIfRequested())")
+            throw ThreadKillError(.unknownJob(name), "no job named \"\(name)\" is registered in the worker executable (register it before calling IsolatedProcess.runWorkerIfRequested())")
         case .badInput(let message), .badOutput(let message):
-            throw ThreadKillError(.invalidArgument, message)
+            throw ThreadKillError(.jobCoding, message)
         case nil:
             switch status {
             case .exited(let code): outcome = .exited(code)

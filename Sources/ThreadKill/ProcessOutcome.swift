@@ -34,9 +34,9 @@ public enum ProcessOutcome<Output: Sendable>: Sendable {
         case .returned(let value): return value
         case .threw(let error): throw error
         case .exited(let status):
-            throw ThreadKillError(.systemCall("job process"), "the job process exited with status \(status) without a reply")
+            throw ThreadKillError(.processEnded, "the job process exited with status \(status) without a reply")
         case .signaled(let signal):
-            throw ThreadKillError(.systemCall("job process"), "the job process was killed by signal \(signal) (\(String(cString: strsignal(signal)))) without a reply")
+            throw ThreadKillError(.processEnded, "the job process was killed by signal \(signal) (\(String(cString: strsignal(signal)))) without a reply")
         }
     }
 }

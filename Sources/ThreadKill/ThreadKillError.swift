@@ -29,6 +29,14 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
         case noFreeSignal
         /// A different signal was already installed; it can be chosen only once.
         case signalAlreadyChosen(Int32)
+        /// No isolated job of this name is registered in the executable.
+        case unknownJob(String)
+        /// A job's input or output could not be encoded or decoded.
+        case jobCoding
+        /// An operation with a timeout did not finish in time (the work was stopped).
+        case timedOut
+        /// A job process ended without sending its reply.
+        case processEnded
         /// Async regions cannot work in this process (see the message).
         case injectionUnavailable
         /// A system call failed with the attached `errno`.

@@ -235,13 +235,13 @@ struct IsolatedProcessTests {
         let error = #expect(throws: ThreadKillError.self) {
             try IsolatedProcess.run(IsolatedJob<Int, Int>("no-such-job"), input: 1, timeout: hangBound, executable: fixture)
         }
-        #expect(error?.code == .invalidArgument)
+        #expect(error?.code == .unknownJob("no-such-job"))
         #expect(error?.message.contains("no job named \"no-such-job\"") == true)
         // Started from this very executable, the name is checked before any spawn.
         let early = #expect(throws: ThreadKillError.self) {
             try IsolatedProcess.start(IsolatedJob<Int, Int>("no-such-job"), input: 1)
         }
-        #expect(early?.code == .invalidArgument)
+        #expect(early?.code == .unknownJob("no-such-job"))
     }
 
     @Test("negative durations are refused")
@@ -271,7 +271,7 @@ struct IsolatedProcessTests {
         let error = #expect(throws: ThreadKillError.self) {
             try IsolatedProcess.run(spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixture)
         }
-        #expect(error?.message.contains("timed out") == true)
+        #expect(error?.code == .timedOut)
         #expect(elapsed(since: start) < hangBound)
     }
 
