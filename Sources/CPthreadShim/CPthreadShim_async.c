@@ -22,7 +22,7 @@ typedef struct CPthreadShim_async_region {
 
 // --- The code-range table, published through an atomic pointer ---
 
-enum { TK_ALLOWED = 0, TK_LIBRARY = 1 };
+enum { TK_OWN = 0, TK_VOUCHED = 1, TK_LIBRARY = 2 };
 
 typedef struct { uintptr_t lo, hi; int kind; } tk_range;
 typedef struct { int count; unsigned long long generation; tk_range ranges[]; } tk_table;
@@ -53,7 +53,7 @@ static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
     tk_build *bd = data;
     bd->generation = info->dlpi_adds + info->dlpi_subs;
     int is_main = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
-    int kind = (is_main || tk_is_vouched(info->dlpi_name, bd)) ? TK_ALLOWED : TK_LIBRARY;
+    int kind = is_main ? TK_OWN : tk_is_vouched(info->dlpi_name, bd) ? TK_VOUCHED : TK_LIBRARY;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
@@ -92,7 +92,8 @@ static int tk_kind_of(const tk_table *t, uintptr_t pc) {
 
 static int tk_allowed(const tk_table *t, uintptr_t pc) {
     if (pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim) return 0;
-    return tk_kind_of(t, pc) == TK_ALLOWED;
+    int kind = tk_kind_of(t, pc);
+    return kind == TK_OWN || kind == TK_VOUCHED;
 }
 
 TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force) {
@@ -113,7 +114,7 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
     free(bd.ranges);
     // With a statically linked Swift runtime the executable's range holds the
     // runtime too, and the PC check could not tell them apart.
-    tk_static_runtime = swift_retain && tk_kind_of(t, (uintptr_t)swift_retain) == TK_ALLOWED;
+    tk_static_runtime = swift_retain && tk_kind_of(t, (uintptr_t)swift_retain) == TK_OWN;
     __atomic_store_n(&tk_ranges, t, __ATOMIC_RELEASE);
 }
 
@@ -150,6 +151,39 @@ static void *tk_access_head(void) {
 #endif
 
 #if defined(__x86_64__) || defined(__aarch64__)
+enum { TK_WALK_OK = 0, TK_WALK_FOREIGN = 1, TK_WALK_BROKEN = 2 };
+
+// Follows the frame-pointer chain from the interrupted frame to the anchor.
+static int tk_walk_frames(const tk_table *t, const tk_region *r, uintptr_t sp, uintptr_t fp) {
+    for (int depth = 0; depth < 512; depth++) {
+        if (fp < sp || fp >= r->anchor || (fp & 7)) return TK_WALK_BROKEN;
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        uintptr_t next = frame[0], ret = frame[1];
+        if (next == r->anchor) return TK_WALK_OK;  // `ret` returns into CPthreadShim_async_run
+        if (!tk_allowed(t, ret)) return TK_WALK_FOREIGN;
+        if (next <= fp) return TK_WALK_BROKEN;
+        fp = next;
+    }
+    return TK_WALK_BROKEN;
+}
+
+// A vouched library built without frame pointers uses the register for
+// data, so the chain starts somewhere in its frames. Its functions save the
+// caller's frame pointer on the stack like any callee-saved register: find the
+// nearest word from which a walk reaches the anchor through allowed frames.
+// The frames below it are the vouched library's own — that is what vouching
+// for it means.
+static int tk_find_chain(const tk_table *t, const tk_region *r, uintptr_t sp) {
+    for (const uintptr_t *word = (const uintptr_t *)((sp + 7) & ~(uintptr_t)7);
+         (uintptr_t)word < r->anchor; word++) {
+        uintptr_t candidate = *word;
+        if (candidate > (uintptr_t)word && candidate < r->anchor &&
+            tk_walk_frames(t, r, sp, candidate) == TK_WALK_OK)
+            return TK_WALK_OK;
+    }
+    return TK_WALK_BROKEN;
+}
+
 static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t *uc) {
     if (b->mask_depth > 0 || b->uninterruptible_depth > 0) return CPthreadShim_DECLINE_MASKED;
     // The kernel's mask is _NSIG bits; glibc's sigset_t is larger and its
@@ -158,6 +192,12 @@ static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t 
     const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
     if (!t || !tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
     uintptr_t sp = TK_SP(uc);
+    if (tk_kind_of(t, TK_PC(uc)) == TK_VOUCHED) {
+        int chain = tk_walk_frames(t, r, sp, TK_FP(uc));
+        if (chain == TK_WALK_BROKEN) chain = tk_find_chain(t, r, sp);
+        if (chain != TK_WALK_OK) return CPthreadShim_DECLINE_FRAME;
+        return tk_access_head() == r->access_head ? -1 : CPthreadShim_DECLINE_EXCLUSIVITY;
+    }
     // A callback from a library, caught in its prologue, has the library's
     // return address on top of the stack and not yet in the frame chain.
     for (int i = 0; i < 2; i++) {
@@ -169,18 +209,8 @@ static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t 
 #endif
     // Every frame between the interrupted one and the region's anchor must be
     // the program's own: none may belong to libc, the runtime, or the shim.
-    uintptr_t fp = TK_FP(uc);
-    for (int depth = 0; depth < 512; depth++) {
-        if (fp < sp || fp >= r->anchor || (fp & 7)) return CPthreadShim_DECLINE_FRAME;
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        uintptr_t next = frame[0], ret = frame[1];
-        if (next == r->anchor) {
-            return tk_access_head() == r->access_head ? -1 : CPthreadShim_DECLINE_EXCLUSIVITY;
-        }
-        if (!tk_allowed(t, ret) || next <= fp) return CPthreadShim_DECLINE_FRAME;
-        fp = next;
-    }
-    return CPthreadShim_DECLINE_FRAME;
+    if (tk_walk_frames(t, r, sp, TK_FP(uc)) != TK_WALK_OK) return CPthreadShim_DECLINE_FRAME;
+    return tk_access_head() == r->access_head ? -1 : CPthreadShim_DECLINE_EXCLUSIVITY;
 }
 #endif
 

@@ -1,0 +1,239 @@
+import CPthreadShim
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Burns CPU in the program's own code, with no delivery point.
+@inline(never)
+func spin(iterations: Int) -> Int {
+    var x = 0
+    for j in 0..<iterations { x = x &* 31 &+ j }
+    return x
+}
+
+/// Resident set size in bytes.
+func residentBytes() -> Int {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var size = 0, resident = 0
+    withUnsafeMutablePointer(to: &size) { s in
+        withUnsafeMutablePointer(to: &resident) { r in
+            _ = withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+// A global whose lazy initializer runs under swift_once and takes a while.
+let slowInitializerStarted = Atomic<Bool>(false)
+let slowGlobal: Int = {
+    slowInitializerStarted.store(true, ordering: .releasing)
+    return spin(iterations: 60_000_000) | 1
+}()
+
+let inComparator = Atomic<Bool>(false)
+
+@Suite("Async regions")
+struct AsyncRegionTests {
+    @Test("a kill lands in a loop with no checkpoints; region cleanups run once; the thread lives on", .timeLimit(.minutes(1)))
+    func landsInPureLoop() throws {
+        let cleanups = Atomic(0)
+        let entered = Latch()
+        let thread = try KillableThread { ctx -> String in
+            do {
+                try ctx.asyncKillable {
+                    ctx.onKill { cleanups.add(1, ordering: .relaxed) }
+                    entered.open()
+                    while true { _ = spin(iterations: 1000) }
+                }
+            } catch let kill as KillError {
+                return "survived \(kill.reason.rawValue)"
+            }
+            return "not killed"
+        }
+        entered.wait()
+        try thread.interrupt()
+        #expect(try thread.joinOrFail().value == "survived interrupted")
+        #expect(cleanups.load(ordering: .relaxed) == 1)
+        #expect(thread.ref.injectionStatistics.jumps == 1)
+    }
+
+    @Test("a region that ends normally returns its value and runs its cleanups once")
+    func normalEnd() throws {
+        let cleanups = Atomic(0)
+        let thread = try KillableThread { ctx -> Int in
+            try ctx.asyncKillable {
+                ctx.onKill { cleanups.add(1, ordering: .relaxed) }
+                return ctx.withCleanup({ cleanups.add(10, ordering: .relaxed) }) { 7 }
+            }
+        }
+        #expect(try thread.joinOrFail().value == 7)
+        #expect(cleanups.load(ordering: .relaxed) == 11)
+    }
+
+    @Test("a polite stop reaches an async region too")
+    func stopReachesRegion() throws {
+        let entered = Latch()
+        let thread = try KillableThread { ctx in
+            try ctx.asyncKillable {
+                entered.open()
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        entered.wait()
+        try thread.requestStop()
+        #expect(try thread.joinOrFail().report?.reason == .stopRequested)
+    }
+
+    @Test("10,000 injections into allocating Swift code leave the process healthy", .timeLimit(.minutes(5)))
+    func tenThousandInjections() throws {
+        let total = 10_000
+        let cleanupRuns = Mutex([Int](repeating: 0, count: total))
+        let entered = Atomic(0)
+        let landed = Atomic(0)
+        let counter = Mutex(0)
+        let rssBefore = residentBytes()
+        let thread = try KillableThread(name: "inject") { ctx in
+            for i in 0..<total {
+                do {
+                    try ctx.asyncKillable {
+                        ctx.onKill { cleanupRuns.withLock { $0[i] += 1 } }
+                        entered.store(i + 1, ordering: .releasing)
+                        var sink = 0
+                        var round = 0
+                        while true {
+                            round &+= 1
+                            var words: [String] = []
+                            for j in 0..<40 { words.append("w\(j)-\(i)") }
+                            var table: [Int: [Int]] = [:]
+                            for j in 0..<16 { table[j] = Array(0..<j) }
+                            sink &+= words.count &+ table.count
+                            sink &+= spin(iterations: 3_000)
+                            if round % 8 == 0 { try ctx.masked { counter.withLock { $0 &+= 1 } } }
+                        }
+                    }
+                } catch is KillError {
+                    landed.store(i + 1, ordering: .releasing)
+                }
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<total {
+            eventually("region \(i) entered") { entered.load(ordering: .acquiring) > i }
+            _ = spin(iterations: Int.random(in: 0..<20_000, using: &rng))
+            try thread.interrupt()
+            eventually("kill \(i) landed") { landed.load(ordering: .acquiring) > i }
+        }
+        _ = try thread.joinOrFail()
+        let stats = thread.ref.injectionStatistics
+        let growth = residentBytes() - rssBefore
+        print("10,000 injections: \(stats); RSS growth \(growth / 1024) KiB, \(growth / total) bytes per kill")
+        #expect(cleanupRuns.withLock { $0.allSatisfy { $0 == 1 } })
+        #expect(stats.totalDeclines > 0, "the checks fired inside the runtime or libc")
+        #expect(counter.withLockIfAvailable { _ in true } == true, "the Mutex is free")
+        #expect(growth / total < 16 * 1024, "memory growth per kill stays small")
+        // Health: allocation, a fresh thread.
+        let fresh = try KillableThread { _ in (0..<1000).map { "\($0)" }.joined().count }
+        #expect(try fresh.joinOrFail().value == 2890)
+    }
+
+    @Test("a kill aimed at a thread inside a swift_once initializer waits until it finishes", .timeLimit(.minutes(1)))
+    func deferredInsideSwiftOnce() throws {
+        let finished = Atomic(false)
+        let thread = try KillableThread { ctx -> Bool in
+            do {
+                try ctx.asyncKillable {
+                    _ = slowGlobal
+                    finished.store(true, ordering: .releasing)
+                    while true { _ = spin(iterations: 1000) }
+                }
+            } catch is KillError {
+                return finished.load(ordering: .acquiring)
+            }
+            return false
+        }
+        eventually("initializer running") { slowInitializerStarted.load(ordering: .acquiring) }
+        try thread.interrupt()
+        #expect(try thread.joinOrFail().value == true, "the kill landed after the initializer finished")
+        #expect(thread.ref.injectionStatistics.totalDeclines > 0)
+        #expect(slowGlobal & 1 == 1, "another reader is not wedged")
+    }
+
+    @Test("a kill aimed at a Swift comparator called from libc qsort waits until qsort returns", .timeLimit(.minutes(1)))
+    func deferredInsideQsort() throws {
+        let thread = try KillableThread { ctx -> Bool in
+            var values = (0..<3_000).map { ($0 * 7919) % 3_000 }
+            var sorted = false
+            do {
+                try ctx.asyncKillable {
+                    values.withUnsafeMutableBufferPointer { buffer in
+                        qsort(buffer.baseAddress!, buffer.count, MemoryLayout<Int>.stride) { a, b in
+                            inComparator.store(true, ordering: .relaxed)
+                            _ = spin(iterations: 2_000)
+                            let x = a!.load(as: Int.self), y = b!.load(as: Int.self)
+                            return x < y ? -1 : (x > y ? 1 : 0)
+                        }
+                    }
+                    sorted = true
+                    while true { _ = spin(iterations: 1000) }
+                }
+            } catch is KillError {
+                return sorted && values == Array(0..<3_000)
+            }
+            return false
+        }
+        eventually("inside qsort") { inComparator.load(ordering: .relaxed) }
+        try thread.interrupt()
+        #expect(try thread.joinOrFail().value == true, "qsort finished before the kill landed")
+        let stats = thread.ref.injectionStatistics
+        #expect(stats.totalDeclines > 0, "\(stats)")
+    }
+
+    @Test("a kill aimed at a masked Mutex section waits, then arrives at the end of the mask", .timeLimit(.minutes(1)))
+    func deferredInsideMaskedMutex() throws {
+        let mutex = Mutex(0)
+        let inSection = Atomic(false)
+        let release = Atomic(false)
+        let thread = try KillableThread { ctx in
+            try ctx.asyncKillable {
+                try ctx.masked {
+                    mutex.withLock { value in
+                        inSection.store(true, ordering: .releasing)
+                        while !release.load(ordering: .acquiring) { value &+= spin(iterations: 100) }
+                    }
+                }
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("inside the section") { inSection.load(ordering: .acquiring) }
+        try thread.interrupt()
+        eventually("a masked decline") { (thread.ref.injectionStatistics.declines[.masked] ?? 0) > 0 }
+        release.store(true, ordering: .releasing)
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        #expect(mutex.withLockIfAvailable { _ in true } == true, "the Mutex was released")
+        #expect(thread.ref.injectionStatistics.jumps == 0, "delivered at the end of the mask, not by a jump")
+    }
+
+    @Test("bracket releases exactly once when a kill jumps out of its body", .timeLimit(.minutes(1)))
+    func bracketSurvivesJump() throws {
+        let acquired = Atomic(0)
+        let released = Atomic(0)
+        let entered = Latch()
+        let thread = try KillableThread { ctx in
+            try ctx.asyncKillable {
+                try ctx.bracket(acquire: { acquired.add(1, ordering: .relaxed) }, release: { _ in released.add(1, ordering: .relaxed) }) { _ in
+                    entered.open()
+                    while true { _ = spin(iterations: 1000) }
+                }
+            }
+        }
+        entered.wait()
+        try thread.interrupt()
+        _ = try thread.joinOrFail()
+        #expect(acquired.load(ordering: .relaxed) == 1)
+        #expect(released.load(ordering: .relaxed) == 1)
+    }
+}

@@ -1,0 +1,115 @@
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// PCRE2 (Debian's libpcre2-8-0), loaded at run time: a real third-party C
+/// library whose backtracking matcher can run away on `(a+)+$`.
+struct PCRE2: @unchecked Sendable {  // the compiled pattern is only read by pcre2_match
+    typealias Compile = @convention(c) (UnsafePointer<UInt8>?, Int, UInt32, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int>?, OpaquePointer?) -> OpaquePointer?
+    typealias MatchDataCreate = @convention(c) (OpaquePointer?, OpaquePointer?) -> OpaquePointer?
+    typealias Match = @convention(c) (OpaquePointer?, UnsafePointer<UInt8>?, Int, Int, UInt32, OpaquePointer?, OpaquePointer?) -> Int32
+    typealias MatchContextCreate = @convention(c) (OpaquePointer?) -> OpaquePointer?
+    typealias SetLimit = @convention(c) (OpaquePointer?, UInt32) -> Int32
+
+    let match: Match
+    let code: OpaquePointer
+    let matchDataCreate: MatchDataCreate
+    let unlimited: OpaquePointer
+
+    static let errorMatchLimit: Int32 = -47
+
+    init() throws {
+        let handle = try #require(dlopen("libpcre2-8.so.0", RTLD_NOW), "libpcre2-8.so.0 (Debian package libpcre2-8-0) is installed")
+        func symbol<T>(_ name: String, _: T.Type) throws -> T {
+            unsafeBitCast(try #require(dlsym(handle, name), "\(name) in libpcre2-8"), to: T.self)
+        }
+        let compile = try symbol("pcre2_compile_8", Compile.self)
+        match = try symbol("pcre2_match_8", Match.self)
+        matchDataCreate = try symbol("pcre2_match_data_create_from_pattern_8", MatchDataCreate.self)
+        let contextCreate = try symbol("pcre2_match_context_create_8", MatchContextCreate.self)
+        let setMatchLimit = try symbol("pcre2_set_match_limit_8", SetLimit.self)
+        var error: Int32 = 0
+        var offset = 0
+        let pattern = Array("(a+)+$".utf8)
+        code = try #require(compile(pattern, pattern.count, 0, &error, &offset, nil))
+        unlimited = try #require(contextCreate(nil))
+        _ = setMatchLimit(unlimited, UInt32.max)
+    }
+
+    /// Matches `(a+)+$` against `count` a's and a "!": exponential backtracking.
+    /// With `limited`, PCRE2's default match limit ends it in a moment.
+    func runaway(_ count: Int, limited: Bool) -> Int32 {
+        let subject = Array(String(repeating: "a", count: count).utf8) + [UInt8(ascii: "!")]
+        let data = matchDataCreate(code, nil)
+        return match(code, subject, subject.count, 0, 0, data, limited ? nil : unlimited)
+    }
+}
+
+@Suite("Vouched libraries", .serialized)
+struct VouchedLibraryTests {
+    @Test("a library is jumped out of only once vouched for; 1,000 kills mid-match leave the process healthy", .timeLimit(.minutes(3)))
+    func pcre2() throws {
+        let pcre = try PCRE2()
+
+        // Not vouched: the kill waits until pcre2_match returns by itself.
+        let matching = Atomic(false)
+        let returned = Mutex<Int32?>(nil)
+        let declined = try KillableThread(name: "pcre-declined") { ctx in
+            try ctx.asyncKillable {
+                matching.store(true, ordering: .releasing)
+                let result = pcre.runaway(28, limited: true)
+                returned.withLock { $0 = result }
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("matching") { matching.load(ordering: .acquiring) }
+        try declined.interrupt()
+        #expect(try declined.joinOrFail().report?.reason == .interrupted)
+        #expect(returned.withLock { $0 } == PCRE2.errorMatchLimit, "the match ran to its limit: never jumped out of")
+        #expect((declined.ref.injectionStatistics.declines[.foreignCode] ?? 0) > 0)
+
+        // Vouched: kills land inside the matcher, 1,000 times.
+        try ThreadKill.allowInjection(inLibrary: "libpcre2-8")
+        let kills = 1_000
+        let entered = Atomic(0)
+        let landed = Atomic(0)
+        let completed = Atomic(0)
+        let vouched = try KillableThread(name: "pcre-vouched") { ctx in
+            for i in 0..<kills {
+                do {
+                    try ctx.asyncKillable {
+                        entered.store(i + 1, ordering: .releasing)
+                        _ = pcre.runaway(40, limited: false)  // 2^40 steps: never finishes
+                        completed.add(1, ordering: .relaxed)
+                    }
+                } catch is KillError {
+                    landed.store(i + 1, ordering: .releasing)
+                }
+            }
+        }
+        for i in 0..<kills {
+            eventually("region \(i) entered") { entered.load(ordering: .acquiring) > i }
+            if entered.load(ordering: .acquiring) <= i { break }
+            try vouched.interrupt()
+            eventually("kill \(i) landed (\(vouched.ref.injectionStatistics))") { landed.load(ordering: .acquiring) > i }
+            if landed.load(ordering: .acquiring) <= i { break }
+        }
+        _ = try vouched.joinOrFail()
+        #expect(completed.load(ordering: .relaxed) == 0, "every match was stopped mid-computation")
+        #expect(vouched.ref.injectionStatistics.jumps == kills)
+        // Health: the library and malloc still work, a fresh thread runs.
+        #expect(pcre.runaway(10, limited: true) == -1, "PCRE2_ERROR_NOMATCH")
+        let fresh = try KillableThread { _ in Array(repeating: "x", count: 10_000).joined().count }
+        #expect(try fresh.joinOrFail().value == 10_000)
+    }
+
+    @Test("libc, the loader and the Swift runtime can never be vouched for")
+    func forbiddenLibraries() {
+        for name in ["libc.so.6", "ld-linux-x86-64", "libswiftCore", "libdispatch", ""] {
+            expectRefusal(.invalidArgument) { try ThreadKill.allowInjection(inLibrary: name) }
+        }
+    }
+}
