@@ -45,6 +45,8 @@ public enum StressFault: String, CaseIterable, Sendable {
     case skipCleanup = "skip-cleanup"
     /// Opens one descriptor and never closes it: "no descriptor leaked" must fail.
     case leakDescriptor = "leak-descriptor"
+    /// Parks one worker's killer for good: the watchdog must end the run.
+    case stallWorker = "stall-worker"
 }
 
 /// How far a run has got, for progress output.

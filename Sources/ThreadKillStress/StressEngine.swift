@@ -67,6 +67,10 @@ public final class StressEngine: Sendable {
                 var done = 0
                 while ContinuousClock.now < deadline && done < (configuration.operationsPerWorker ?? .max) {
                     let operation = schedule.next()
+                    if configuration.fault == .stallWorker && worker == 0 {
+                        state.workers[worker].current(operation, probe: nil)
+                        while true { pause(microseconds: 1_000_000) }  // the fault: never comes back
+                    }
                     let skip = configuration.fault == .skipCleanup && worker == 0 && done == 0
                     let record: KillRecord
                     var injection: InjectionStatistics?

@@ -120,4 +120,13 @@ struct StressTests {
         let failures = output.split(separator: "\n").filter { $0.contains("FAIL ") }
         #expect(failures.count == 1 && failures[0].contains(check), "\(output)")
     }
+
+    @Test("the watchdog ends a run whose worker is stuck, with status 3", .timeLimit(.minutes(5)))
+    func watchdogEndsStuckRun() throws {
+        let (status, output) = try runThreadkill(["stress", "--seconds", "30", "--threads", "2", "--seed", "5",
+                                                  "--methods", "stop", "--inject-fault", "stall-worker", "--watchdog-seconds", "2"])
+        #expect(status == 3, "\(output)")
+        #expect(output.contains("watchdog fired"), "\(output)")
+        #expect(verdict(output)?.failed == 1, "\(output)")
+    }
 }

@@ -34,7 +34,11 @@ struct StressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Commit a deliberate violation: \(StressFault.allCases.map(\.rawValue).joined(separator: ", ")).", visibility: .hidden))
     var injectFault: String?
 
+    @Option(help: ArgumentHelp("End the run when a worker makes no progress for this many seconds.", visibility: .hidden))
+    var watchdogSeconds: Double = 10
+
     func validate() throws {
+        guard watchdogSeconds > 0, watchdogSeconds.isFinite else { throw ValidationError("--watchdog-seconds must be positive") }
         guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be positive") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard StressMethod.parseList(methods) != nil else {
@@ -56,7 +60,8 @@ struct StressCommand: ParsableCommand {
         let latencies = LatencyHistograms()
         let configuration = StressConfiguration(
             duration: duration, threads: threads, seed: seed, methods: methods, operationsPerWorker: operations,
-            fault: injectFault.flatMap(StressFault.init(rawValue:)), tickInterval: display.tickInterval(for: duration))
+            fault: injectFault.flatMap(StressFault.init(rawValue:)),
+            watchdogTimeout: .milliseconds(Int64(watchdogSeconds * 1_000)), tickInterval: display.tickInterval(for: duration))
         let report = StressEngine(configuration, onKill: latencies.record, onTick: display.show).run()
         display.finish()
         print(StressSummary(report: report, latencies: latencies.snapshot).lines.joined(separator: "\n"))
