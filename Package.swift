@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -19,18 +20,26 @@ let package = Package(
             name: "ThreadKill",
             dependencies: ["CPthreadShim"]
         ),
+        // The stress engine: a library so that the CLI and the tests share it.
+        // Not a product; it depends on ThreadKill (and its shim, for a foreign read) only.
+        .target(
+            name: "ThreadKillStress",
+            dependencies: ["ThreadKill", "CPthreadShim"]
+        ),
         .executableTarget(
             name: "threadkill",
             dependencies: [
                 "ThreadKill",
                 "CPthreadShim",
+                "ThreadKillStress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill"]),
         .testTarget(
             name: "ThreadKillTests",
-            dependencies: ["ThreadKill", "CPthreadShim", "ThreadKillFixtures"]
+            dependencies: ["ThreadKill", "CPthreadShim", "ThreadKillFixtures", "ThreadKillStress", "threadkill"]
         ),
     ],
     swiftLanguageModes: [.v6],
