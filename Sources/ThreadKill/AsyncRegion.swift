@@ -155,6 +155,14 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    mutating func subtract(_ earlier: InjectionStatistics) {
+        jumps -= earlier.jumps
+        for (reason, count) in earlier.declines {
+            let left = (declines[reason] ?? 0) - count
+            declines[reason] = left > 0 ? left : nil
+        }
+    }
+
     public var description: String {
         let parts = declines.sorted { $0.value > $1.value }.map { "\($0.key.rawValue): \($0.value)" }
         return "\(jumps) jumps, \(totalDeclines) declines" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")

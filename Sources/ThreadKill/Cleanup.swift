@@ -6,6 +6,9 @@ import CPthreadShim
 /// Owned by one thread; its context is its only handle.
 final class CleanupStack {
     private var entries: [() -> Void] = []
+    private let core: ThreadCore
+
+    init(core: ThreadCore) { self.core = core }
 
     var depth: Int { entries.count }
 
@@ -24,6 +27,7 @@ final class CleanupStack {
         CPthreadShim_uninterruptible_add(block, 1)
         while entries.count > depth {
             entries.removeLast()()
+            core.cleanupsRun.add(1, ordering: .relaxed)
         }
         CPthreadShim_uninterruptible_add(block, -1)
         CPthreadShim_mask_add(block, -1)

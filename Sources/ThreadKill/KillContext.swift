@@ -14,9 +14,12 @@ import CPthreadShim
 /// - the end of the outermost ``masked(_:)`` or ``uninterruptible(_:)``.
 public struct KillContext {
     let core: ThreadCore
-    let cleanups = CleanupStack()
+    let cleanups: CleanupStack
 
-    init(core: ThreadCore) { self.core = core }
+    init(core: ThreadCore) {
+        self.core = core
+        self.cleanups = CleanupStack(core: core)
+    }
 
     private var block: UnsafeMutablePointer<CPthreadShim_block> { core.block }
 

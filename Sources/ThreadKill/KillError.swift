@@ -18,6 +18,8 @@ public struct KillError: Error, Hashable, Sendable, CustomStringConvertible {
         case interrupted = "interrupted"
         /// The thread used more CPU time than its budget allowed.
         case cpuBudgetExceeded = "CPU budget exceeded"
+        /// ``KillableThread/cancel()`` ended a cancellable C call.
+        case cancelled = "cancelled"
     }
 
     /// Why the kill was delivered.

@@ -90,15 +90,28 @@ public final class KillableThread<Value: Sendable>: Sendable {
         }
     }
 
-    private static func run(_ body: (KillContext) throws -> Value, in ctx: KillContext) -> Outcome<Value> {
+    private static func run(_ body: @escaping (KillContext) throws -> Value, in ctx: KillContext) -> Outcome<Value> {
         // The thread is the outermost cleanup scope: what `onKill` registered
         // outside any async region runs when the body ends.
         defer { ctx.cleanups.unwind(to: 0, block: ctx.core.block) }
+        // The body runs below a landing a cancel can jump to (Cancellation.swift).
+        let box = AsyncBody { try body(ctx) }
+        let cancelled = CPthreadShim_thread_run(ctx.core.block, { arg in
+            Unmanaged<AsyncBodyBase>.fromOpaque(arg!).takeUnretainedValue().run()
+        }, Unmanaged.passUnretained(box).toOpaque())
+        if cancelled != 0 {
+            let kill = ctx.core.cancelledKill ?? KillError(reason: .cancelled)
+            return .cancelled(KillReport(kill: kill, endedAt: monotonicNanos()))
+        }
         do {
-            return .returned(try body(ctx))
+            return .returned(try withExtendedLifetime(box) { try box.result!.get() })
         } catch let kill as KillError {
             let report = KillReport(kill: kill, endedAt: monotonicNanos())
-            return kill.reason == .stopRequested ? .stopped(report) : .killed(report)
+            switch kill.reason {
+            case .stopRequested: return .stopped(report)
+            case .cancelled: return .cancelled(report)
+            default: return .killed(report)
+            }
         } catch {
             return .threw(error)
         }
@@ -121,6 +134,10 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// Interrupts the thread's current or next interruptible call.
     /// See ``ThreadRef/interrupt()``.
     public func interrupt() throws(ThreadKillError) { try ref.interrupt() }
+
+    /// Cancels the thread's current or next cancellable C call.
+    /// See ``ThreadRef/cancel()``.
+    public func cancel() throws(ThreadKillError) { try ref.cancel() }
 
     /// Raises `error` inside the thread. See ``ThreadRef/raise(_:)``.
     @discardableResult

@@ -9,6 +9,9 @@ public enum Outcome<Value: Sendable>: Sendable {
     case stopped(KillReport)
     /// The body ended because another kill reached it (interrupt, CPU budget).
     case killed(KillReport)
+    /// The body ended because ``KillableThread/cancel()`` cancelled one of its
+    /// cancellable C calls (a ``KillError`` with reason ``KillError/Reason/cancelled`` escaped it).
+    case cancelled(KillReport)
 
     /// The returned value, or nil.
     public var value: Value? {
@@ -19,7 +22,7 @@ public enum Outcome<Value: Sendable>: Sendable {
     /// The report of the kill that ended the thread, or nil if it ended by itself.
     public var report: KillReport? {
         switch self {
-        case .stopped(let report), .killed(let report): return report
+        case .stopped(let report), .killed(let report), .cancelled(let report): return report
         case .returned, .threw: return nil
         }
     }

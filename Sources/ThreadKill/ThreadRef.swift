@@ -57,6 +57,19 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
         try core.interrupt()
     }
 
+    /// Cancels the thread's current or next cancellable C call with
+    /// `pthread_cancel` (``KillContext/cancellableCall(_:argument:onCancel:cleanupArgument:)``):
+    /// the call's C frames are unwound and their cleanup runs, then the thread
+    /// throws a ``KillError`` with reason ``KillError/Reason/cancelled``.
+    ///
+    /// A cancel waits, pending, while the thread is anywhere else; it never
+    /// unwinds Swift frames. The first cancel wins; later ones are ignored.
+    /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended,
+    ///   ``ThreadKillError/Code/callingThread`` from the thread itself.
+    public func cancel() throws(ThreadKillError) {
+        try core.cancel()
+    }
+
     /// Raises `error` inside the thread, like Python's `PyThreadState_SetAsyncExc`:
     /// the thread throws exactly this error at its next delivery point, and its
     /// current interruptible call is woken for it.

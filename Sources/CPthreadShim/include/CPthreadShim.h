@@ -20,6 +20,7 @@ enum {
     CPthreadShim_KILL_INTERRUPT = 1u << 1,  // consumed when thrown
     CPthreadShim_KILL_RAISE = 1u << 2,      // consumed when thrown
     CPthreadShim_KILL_BUDGET = 1u << 3,     // consumed when thrown
+    CPthreadShim_KILL_CANCELLED = 1u << 4,  // sticky: a cancel that could not end the thread
 };
 
 // Syscall numbers the Swift wrappers use (Swift does not import SYS_*).
@@ -62,6 +63,7 @@ typedef struct CPthreadShim_block {
     int32_t uninterruptible_depth;  // owner thread only: interruptible calls do not wake
     uint32_t eintr_made;    // owner's handler only: restarted syscalls turned into EINTR
     struct CPthreadShim_async_region *async;  // innermost async region, or NULL
+    struct CPthreadShim_async_region *thread_landing;  // the thread entry's landing (cancel)
     uint32_t jumps;         // owner's handler only: kills that landed in an async region
     uint32_t declines[CPthreadShim_DECLINE_COUNT];  // owner's handler only, by reason
 } CPthreadShim_block;
@@ -92,6 +94,9 @@ static inline uint32_t CPthreadShim_kill_set(CPthreadShim_block *b, uint32_t bit
 static inline uint32_t CPthreadShim_kill_clear(CPthreadShim_block *b, uint32_t bits) {
     return __atomic_fetch_and(&b->kill, ~bits, __ATOMIC_SEQ_CST);
 }
+/// An acquire load of any 32-bit word shared with C (futex words).
+static inline uint32_t CPthreadShim_word_load(const uint32_t *w) { return __atomic_load_n(w, __ATOMIC_ACQUIRE); }
+
 /// The kill word itself: the futex `ctx.sleep` waits on.
 static inline uint32_t *CPthreadShim_kill_word(CPthreadShim_block *b) { return &b->kill; }
 static inline uint32_t CPthreadShim_handled_load(const CPthreadShim_block *b) {
@@ -228,8 +233,53 @@ void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int forc
 /// check passes. Returns 0 if `body` returned, 1 if a kill landed.
 int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), void *arg);
 
+// --- Cancellable C calls: pthread_cancel, only ever in C frames ---
+
+/// A C-only leaf call running on its own helper pthread, so that
+/// pthread_cancel unwinds nothing but C frames.
+typedef struct CPthreadShim_call {
+    uint32_t state;        // futex word: low bits 0 running, 1 returned, 2 cancelled; 0x100 = poked
+    long result;
+    pthread_t thread;
+    long (*function)(void *);
+    void *argument;
+    void (*cleanup)(void *);  // runs if the call is cancelled (C resources), may be NULL
+    void *cleanup_argument;
+} CPthreadShim_call;
+
+/// Starts `call->function(call->argument)` on a helper thread with deferred
+/// cancellation enabled and every signal blocked. Returns 0 or an errno value.
+int CPthreadShim_call_start(CPthreadShim_call *call);
+/// Cancels the helper (pthread_cancel) and joins it; its cleanup has run
+/// when this returns. Returns 0 or an errno value.
+int CPthreadShim_call_cancel(CPthreadShim_call *call);
+/// Wakes the Swift thread waiting for `call` (a kill arrived).
+void CPthreadShim_call_poke(CPthreadShim_call *call);
+/// Joins a helper whose call has returned.
+void CPthreadShim_call_join(CPthreadShim_call *call);
+
+/// Loads libgcc_s (pthread_cancel needs it for unwinding) by cancelling a
+/// throwaway thread, so no real cancel ever pays for the dlopen. Idempotent.
+void CPthreadShim_cancel_warm_up(void);
+
+// C leaf functions for cancellable calls (arguments in a small struct).
+typedef struct { int fd; void *buffer; size_t count; } CPthreadShim_read_args;
+long CPthreadShim_leaf_read(void *args);          // read(2)
+long CPthreadShim_leaf_usleep(void *microseconds); // usleep(3); argument points to a long
+typedef struct { void *fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
+long CPthreadShim_leaf_poll(void *args);          // poll(2)
+
 /// The calling thread's kernel thread id.
 int CPthreadShim_gettid(void);
+
+/// Runs the thread's body below a landing that a cancel can jump to
+/// (CPthreadShim_thread_exit). Returns 0 if `body` returned, 1 if cancelled.
+int CPthreadShim_thread_run(CPthreadShim_block *b, void (*body)(void *), void *arg);
+/// Ends the thread's body at once by jumping to its entry's landing, skipping
+/// (not unwinding) every frame in between — only if each of them is the
+/// program's own code and no Swift exclusive access is open. Returns only if
+/// it refused.
+void CPthreadShim_thread_exit(CPthreadShim_block *b);
 
 /// A plain blocking read through libc, for tests of foreign calls.
 long CPthreadShim_foreign_read(int fd, void *buf, size_t n);

@@ -19,6 +19,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         var interrupt: KillError?
         var budget: KillError?
         var raise: (any Error)?
+        var cancel: KillError?
+        var cancelled: KillError?  // a cancel that acted but could not end the thread: sticky
         var droppedRaises = 0
     }
 
@@ -191,6 +193,48 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
     }
 
+    /// Posts a cancel. It has no bit in the kill word: only a cancellable call
+    /// acts on it, so checkpoints and syscalls do not see it.
+    func cancel() throws(ThreadKillError) {
+        try checkTarget("cancel()")
+        requests.withMaskedLock { r in
+            if r.cancel == nil { r.cancel = KillError(reason: .cancelled, id: .next()) }
+        }
+        wake()
+    }
+
+    /// Consumes a pending cancel.
+    func takeCancel() -> KillError? {
+        requests.withMaskedLock { r in
+            defer { r.cancel = nil }
+            return r.cancel
+        }
+    }
+
+    var isCancelPending: Bool { requests.withMaskedLock { $0.cancel != nil } }
+
+    /// The cancel that acted on this thread, if any.
+    var cancelledKill: KillError? { requests.withMaskedLock { $0.cancelled } }
+
+    /// Records that `cancel` acted. If the thread could not be ended at once,
+    /// it is thrown at every later delivery point, like a stop.
+    func markCancelled(_ cancel: KillError, sticky: Bool) {
+        requests.withMaskedLock { r in
+            r.cancelled = cancel
+            if sticky { _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCELLED)) }
+        }
+    }
+
+    /// Signals the thread again and restarts the watchdog's resend window:
+    /// the ladder's injection step.
+    func reinject() {
+        kick()
+        Watchdog.shared.resend(to: self)
+    }
+
+    /// Cleanups run so far on this thread.
+    let cleanupsRun = Atomic<Int>(0)
+
     func budgetExceeded() {
         post(CPthreadShim_KILL_BUDGET) { r in
             if r.budget == nil { r.budget = KillError(reason: .cpuBudgetExceeded, id: .next()) }
@@ -265,6 +309,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
                 consume(CPthreadShim_KILL_BUDGET)
                 return kill
             }
+            if bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0 { return r.cancelled }
             if bits & UInt32(CPthreadShim_KILL_STOP) != 0 { return r.stop }
             return nil
         }

@@ -1,0 +1,89 @@
+// Cancellable C calls. pthread_cancel unwinds every frame between the
+// cancellation point and the thread's start, skipping whatever those frames
+// would have done; through Swift frames that left the stdout lock, a Mutex and
+// a swift_once lock held for ever (../shared/research/mechanisms.md §C). So a
+// cancellable call runs on a helper thread whose every frame is C: only they
+// are unwound, their pthread_cleanup_push handler releases their resources,
+// and the Swift thread that waits for it throws an ordinary Swift error.
+#include "tk_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void tk_call_publish(CPthreadShim_call *call, uint32_t bits) {
+    __atomic_fetch_or(&call->state, bits, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &call->state, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void tk_call_cancelled(void *arg) {
+    CPthreadShim_call *call = arg;
+    if (call->cleanup) call->cleanup(call->cleanup_argument);
+    tk_call_publish(call, 2);
+}
+
+TK_SHIM static void *tk_call_main(void *arg) {
+    CPthreadShim_call *call = arg;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);  // never asynchronous
+    pthread_cleanup_push(tk_call_cancelled, call);
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    call->result = call->function(call->argument);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_cleanup_pop(0);
+    tk_call_publish(call, 1);
+    return NULL;
+}
+
+TK_SHIM int CPthreadShim_call_start(CPthreadShim_call *call) {
+    pthread_attr_t attr;
+    int err = pthread_attr_init(&attr);
+    if (err) return err;
+    sigset_t all;
+    sigfillset(&all);
+    err = pthread_attr_setsigmask_np(&attr, &all);
+    if (!err) err = pthread_create(&call->thread, &attr, tk_call_main, call);
+    pthread_attr_destroy(&attr);
+    return err;
+}
+
+TK_SHIM int CPthreadShim_call_cancel(CPthreadShim_call *call) {
+    int err = pthread_cancel(call->thread);  // joinable, never detached: safe
+    pthread_join(call->thread, NULL);
+    return err;
+}
+
+TK_SHIM void CPthreadShim_call_poke(CPthreadShim_call *call) { tk_call_publish(call, 0x100); }
+
+TK_SHIM void CPthreadShim_call_join(CPthreadShim_call *call) { pthread_join(call->thread, NULL); }
+
+TK_SHIM static long tk_pause(void *arg) {
+    (void)arg;
+    for (;;) pause();
+    return 0;
+}
+
+TK_SHIM void CPthreadShim_cancel_warm_up(void) {
+    static int warm;  // atomic
+    if (__atomic_exchange_n(&warm, 1, __ATOMIC_ACQ_REL)) return;
+    CPthreadShim_call call = {.function = tk_pause};
+    if (CPthreadShim_call_start(&call) == 0) CPthreadShim_call_cancel(&call);
+}
+
+TK_SHIM long CPthreadShim_leaf_read(void *args) {
+    CPthreadShim_read_args *a = args;
+    long n = read(a->fd, a->buffer, a->count);
+    return n < 0 ? -errno : n;
+}
+
+TK_SHIM long CPthreadShim_leaf_usleep(void *microseconds) {
+    return usleep((useconds_t)*(long *)microseconds) == 0 ? 0 : -errno;
+}
+
+TK_SHIM long CPthreadShim_leaf_poll(void *args) {
+    CPthreadShim_poll_args *a = args;
+    int n = poll(a->fds, (nfds_t)a->count, a->timeout_ms);
+    return n < 0 ? -errno : n;
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+
+extension KillContext {
+    /// Makes a C call that ``KillableThread/cancel()`` can end with `pthread_cancel`.
+    ///
+    /// `function(argument)` runs on a helper thread whose frames are all C,
+    /// with deferred cancellation enabled and every signal blocked; this thread
+    /// waits for it. A cancel — or an interrupt, raise or stop, since this is an
+    /// interruptible call — cancels the helper: `pthread_cancel` unwinds its C
+    /// frames only, `cleanup(cleanupArgument)` releases its C resources, and
+    /// this thread throws. No Swift frame is ever unwound by it: every `defer`
+    /// above runs as for any error. Inside ``uninterruptible(_:)`` the call is
+    /// waited for and nothing cancels it.
+    ///
+    /// - Important: `function` must be C code that calls no Swift (a C
+    ///   library's blocking call, the shim's `CPthreadShim_leaf_*` functions).
+    ///   It runs on another thread: thread-local state of the C library is not
+    ///   this thread's. It is cancelled only at POSIX cancellation points
+    ///   (`read`, `poll`, `nanosleep`, `accept`, …).
+    /// - Returns: What `function` returned; a negative value is a `-errno` and is thrown.
+    /// - Throws: ``KillError`` with reason ``KillError/Reason/cancelled`` (or the
+    ///   kill that woke it), ``ThreadKillError`` if the helper cannot start or the call failed.
+    public func cancellableCall(
+        _ function: @convention(c) (UnsafeMutableRawPointer?) -> Int,
+        argument: UnsafeMutableRawPointer?,
+        onCancel cleanup: (@convention(c) (UnsafeMutableRawPointer?) -> Void)? = nil,
+        cleanupArgument: UnsafeMutableRawPointer? = nil
+    ) throws -> Int {
+        // Masked: a kill in an async region must not jump out of this frame
+        // and leave the helper thread unjoined.
+        let userMasked = CPthreadShim_mask_depth(core.block) > 0
+        return try withInternalMask { () throws -> Int in
+            try runCancellable(CPthreadShim_call(
+                state: 0, result: 0, thread: 0, function: function, argument: argument,
+                cleanup: cleanup, cleanup_argument: cleanupArgument), userMasked: userMasked)
+        }
+    }
+
+    /// Reads from `fd` as a cancellable C call (the shim's `read(2)` leaf).
+    public func cancellableRead(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var args = CPthreadShim_read_args(fd: fd, buffer: buffer.baseAddress, count: buffer.count)
+        return try withUnsafeMutablePointer(to: &args) { try cancellableCall(CPthreadShim_leaf_read, argument: $0) }
+    }
+
+    /// Sleeps in `usleep(3)` as a cancellable C call.
+    public func cancellableSleep(for duration: Duration) throws {
+        var micros = Int(clamping: try duration.validatedNanos("cancellableSleep(for:)") / 1_000)
+        _ = try withUnsafeMutablePointer(to: &micros) { try cancellableCall(CPthreadShim_leaf_usleep, argument: $0) }
+    }
+
+    /// Polls as a cancellable C call (the shim's `poll(2)` leaf).
+    /// - Parameter timeout: nil waits forever.
+    public func cancellablePoll(_ fds: inout [pollfd], timeout: Duration? = nil) throws -> Int {
+        let ms = try timeout.map { d throws(ThreadKillError) in Int32(clamping: try d.validatedNanos("cancellablePoll(timeout:)") / 1_000_000) } ?? -1
+        let count = fds.count
+        return try fds.withUnsafeMutableBufferPointer { buffer in
+            var args = CPthreadShim_poll_args(fds: UnsafeMutableRawPointer(buffer.baseAddress), count: UInt(count), timeout_ms: ms)
+            return try withUnsafeMutablePointer(to: &args) { try cancellableCall(CPthreadShim_leaf_poll, argument: $0) }
+        }
+    }
+
+    private func runCancellable(_ initial: CPthreadShim_call, userMasked: Bool) throws -> Int {
+        let interruptible = CPthreadShim_uninterruptible_depth(core.block) == 0
+        if interruptible {
+            if let cancel = core.takeCancel() { try endCancelled(cancel, userMasked: userMasked) }
+            if CPthreadShim_kill_load_acquire(core.block) != 0 { try deliver(.interruptible) }
+        }
+        CPthreadShim_cancel_warm_up()
+        let call = UnsafeMutablePointer<CPthreadShim_call>.allocate(capacity: 1)
+        call.initialize(to: initial)
+        let err = CPthreadShim_call_start(call)
+        if err != 0 {
+            call.deallocate()
+            throw ThreadKillError.system("pthread_create", err)
+        }
+        let state = UnsafeMutableRawPointer(call).assumingMemoryBound(to: UInt32.self)  // `state` is the first field
+        let address = UInt(bitPattern: call)  // the waker may run on any thread until it is cleared
+        if interruptible { core.setWaker { CPthreadShim_call_poke(UnsafeMutablePointer(bitPattern: address)) } }
+        // Explicit, not deferred: a cancel may leave this frame by a jump.
+        func release() -> Int {
+            if interruptible { core.setWaker(nil) }
+            let result = call.pointee.result
+            call.deallocate()
+            return result
+        }
+        while true {
+            let seen = __atomicLoad(state)
+            if seen & 3 == 1 {
+                CPthreadShim_call_join(call)
+                let result = release()
+                if result < 0 { throw ThreadKillError.system("cancellable call", Int32(-result)) }
+                return result
+            }
+            if interruptible, core.isCancelPending || CPthreadShim_kill_load_acquire(core.block) != 0 {
+                CPthreadShim_call_cancel(call)  // C frames unwound, cleanup ran, helper joined
+                let returned = call.pointee.state & 3 == 1
+                let result = release()
+                if returned && result >= 0 { return result }  // it finished before the cancel acted
+                if let cancel = core.takeCancel() { try endCancelled(cancel, userMasked: userMasked) }
+                try deliver(.interruptible)
+                throw KillError(reason: .interrupted)  // the kill was consumed meanwhile
+            }
+            _ = CPthreadShim_futex_wait(state, seen, nil)
+        }
+    }
+
+    /// A cancel acted: end the thread now by jumping to its entry, skipping
+    /// (never unwinding) the frames between — unless one of them is foreign
+    /// code, an exclusive access is open, or the caller is masked (it may hold
+    /// a lock). Then the cancel is thrown, and again at every later delivery point.
+    private func endCancelled(_ cancel: KillError, userMasked: Bool) throws -> Never {
+        core.markCancelled(cancel, sticky: false)
+        if !userMasked { CPthreadShim_thread_exit(core.block) }
+        core.markCancelled(cancel, sticky: true)
+        throw cancel
+    }
+}
+
+/// An acquire load of a futex word shared with C.
+private func __atomicLoad(_ word: UnsafeMutablePointer<UInt32>) -> UInt32 {
+    CPthreadShim_word_load(word)
+}

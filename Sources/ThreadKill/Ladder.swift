@@ -1,0 +1,130 @@
+import Synchronization
+
+/// The escalation ladder: how ``KillableThread/stop(grace:ladder:)`` spends
+/// its grace period, step by step, until the thread has ended.
+public struct StopLadder: Sendable, Hashable {
+    /// One way of asking a thread to end, from the politest to the firmest.
+    public enum Step: String, Sendable, Hashable, CaseIterable {
+        /// ``ThreadRef/requestStop()``: the thread ends at a checkpoint or wait of its choosing.
+        case requestStop = "stop request"
+        /// ``ThreadRef/interrupt()``: wakes interruptible calls, blocking regions and async regions.
+        case interrupt = "interrupt"
+        /// Signals again and restarts the resend window, so a kill declined in
+        /// an async region (the thread was in the runtime or a library) lands
+        /// once the thread is back in its own code.
+        case inject = "injection"
+        /// ``ThreadRef/cancel()``: cancels a cancellable C call.
+        case cancel = "cancel"
+    }
+
+    /// The steps, in order, each with its share of the grace period.
+    public let steps: [(step: Step, share: Double)]
+
+    /// A ladder of `steps`, the grace shared among them by `shares` (relative
+    /// weights; equal by default).
+    /// - Precondition: At least one step; shares positive and as many as steps.
+    public init(_ steps: [Step], shares: [Double]? = nil) {
+        precondition(!steps.isEmpty, "a ladder needs at least one step")
+        let weights = shares ?? Array(repeating: 1, count: steps.count)
+        precondition(weights.count == steps.count && weights.allSatisfy { $0 > 0 && $0.isFinite },
+                     "a ladder needs one positive, finite share per step")
+        let total = weights.reduce(0, +)
+        self.steps = zip(steps, weights).map { ($0, $1 / total) }
+    }
+
+    /// Stop request (40 % of the grace), interrupt (30 %), injection (20 %), cancel (10 %).
+    public static let `default` = StopLadder([.requestStop, .interrupt, .inject, .cancel], shares: [4, 3, 2, 1])
+
+    public static func == (a: StopLadder, b: StopLadder) -> Bool {
+        a.steps.map(\.step) == b.steps.map(\.step) && a.steps.map(\.share) == b.steps.map(\.share)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for (step, share) in steps {
+            hasher.combine(step)
+            hasher.combine(share)
+        }
+    }
+}
+
+/// What ``KillableThread/stop(grace:ladder:)`` did.
+public struct StopReport: Sendable, CustomStringConvertible {
+    /// Whether the thread ended within the grace period.
+    public let stopped: Bool
+    /// The step during which the thread ended; nil if it had already ended, or never did.
+    public let stepThatActed: StopLadder.Step?
+    /// The steps taken, in order.
+    public let stepsTaken: [StopLadder.Step]
+    /// From the first step to the end of the thread (or to the end of the grace).
+    public let elapsed: Duration
+    /// Kills that landed in async regions, and declined jumps, during the stop.
+    public let injection: InjectionStatistics
+    /// Cleanups (``KillContext/onKill(_:)`` and friends) that ran during the stop.
+    public let cleanupsRun: Int
+
+    public var description: String {
+        let how = stopped ? "stopped by the \(stepThatActed?.rawValue ?? "thread itself")" : "NOT stopped"
+        return "\(how) after \(elapsed) (steps: \(stepsTaken.map(\.rawValue).joined(separator: " → ")); \(injection); \(cleanupsRun) cleanups ran)"
+    }
+}
+
+/// The result of ``KillableThread/stop(grace:ladder:)``.
+public struct StopResult<Value: Sendable>: Sendable {
+    /// How the thread ended, or nil if it had not ended when the grace ran out.
+    public let outcome: Outcome<Value>?
+    /// What the ladder did.
+    public let report: StopReport
+}
+
+extension KillableThread {
+    /// Stops the thread within `grace`, by whatever it takes: it climbs the
+    /// ladder — stop request, interrupt, injection, cancel by default — giving
+    /// each step its share of the grace, and returns as soon as the thread has ended.
+    ///
+    /// A thread that reaches none of the places where a step acts (a foreign
+    /// call that retries `EINTR`, a loop that swallows every kill with a
+    /// catch-all outside any async region) is not stopped: the result's
+    /// `outcome` is nil and its report says so. It never hangs past the grace.
+    ///
+    /// - Throws: ``ThreadKillError/Code/callingThread`` from the thread itself,
+    ///   ``ThreadKillError/Code/invalidDuration`` for a negative grace.
+    public func stop(grace: Duration, ladder: StopLadder = .default) throws(ThreadKillError) -> StopResult<Value> {
+        let graceNanos = try grace.validatedNanos("stop(grace:)")
+        if core.isCurrentThread { throw .callingThread("stop(grace:)") }
+        let start = monotonicNanos()
+        let injectionBefore = InjectionStatistics(block: core.block)
+        let cleanupsBefore = core.cleanupsRun.load(ordering: .relaxed)
+        var taken: [StopLadder.Step] = []
+        var acted: StopLadder.Step?
+        var outcome = try join(timeout: .zero)
+        if outcome == nil {
+            var stepEnd = start
+            for (step, share) in ladder.steps {
+                taken.append(step)
+                switch step {
+                case .requestStop: try? ref.requestStop()
+                case .interrupt: try? ref.interrupt()
+                case .inject: core.reinject()
+                case .cancel: try? ref.cancel()
+                }
+                stepEnd += UInt64(Double(graceNanos) * share)
+                let now = monotonicNanos()
+                outcome = try join(timeout: .nanoseconds(stepEnd > now ? stepEnd - now : 0))
+                if outcome != nil {
+                    acted = step
+                    break
+                }
+            }
+        }
+        let end = monotonicNanos()
+        var injection = InjectionStatistics(block: core.block)
+        injection.subtract(injectionBefore)
+        return StopResult(outcome: outcome, report: StopReport(
+            stopped: outcome != nil,
+            stepThatActed: acted,
+            stepsTaken: taken,
+            elapsed: .nanoseconds(end - start),
+            injection: injection,
+            cleanupsRun: core.cleanupsRun.load(ordering: .relaxed) - cleanupsBefore))
+    }
+}

@@ -1,0 +1,57 @@
+/// A body that did not finish within its timeout, and what stopping it took.
+public struct TimeoutError: Error, Sendable, CustomStringConvertible {
+    /// The timeout that passed.
+    public let timeout: Duration
+    /// How the ladder stopped the body (or failed to: `report.stopped` is false).
+    public let report: StopReport
+
+    public var description: String { "timed out after \(timeout); \(report)" }
+}
+
+/// Runs `body` on a killable thread and returns its value, or stops it when
+/// `timeout` passes and throws a ``TimeoutError`` carrying the stop report.
+///
+/// Works for sleeping and blocked bodies (their waits are interruptible) and
+/// for CPU-bound ones whose loop runs in ``KillContext/asyncKillable(_:)``.
+///
+/// ```swift
+/// let answer = try withTimeout(.seconds(2)) { ctx in
+///     try ctx.asyncKillable { slowComputation() }
+/// }
+/// ```
+///
+/// - Parameters:
+///   - timeout: How long the body may run.
+///   - grace: How long the escalation ladder may take to stop it after that.
+///   - ladder: The steps used to stop it.
+/// - Throws: ``TimeoutError``; what `body` throws; ``ThreadKillError`` for a
+///   negative duration or a thread that cannot start.
+public func withTimeout<T: Sendable>(
+    _ timeout: Duration,
+    grace: Duration = .seconds(1),
+    ladder: StopLadder = .default,
+    name: String = "withTimeout",
+    _ body: @escaping @Sendable (KillContext) throws -> T
+) throws -> T {
+    _ = try timeout.validatedNanos("withTimeout")
+    _ = try grace.validatedNanos("withTimeout(grace:)")
+    let thread = try KillableThread(name: name, body)
+    if let outcome = try thread.join(timeout: timeout) {
+        return try outcome.get()
+    }
+    let result = try thread.stop(grace: grace, ladder: ladder)
+    throw TimeoutError(timeout: timeout, report: result.report)
+}
+
+extension Outcome {
+    /// The returned value, or the error that ended the body: its own error,
+    /// or the ``KillError`` of the kill.
+    public func get() throws -> Value {
+        switch self {
+        case .returned(let value): return value
+        case .threw(let error): throw error
+        case .stopped(let report), .killed(let report), .cancelled(let report):
+            throw KillError(reason: report.reason, id: report.killID)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import CPthreadShim
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts C cleanups: the argument points to an Atomic-free Int32 only the helper touches.
+let countCleanup: @convention(c) (UnsafeMutableRawPointer?) -> Void = { arg in
+    arg!.assumingMemoryBound(to: Int32.self).pointee += 1
+}
+
+/// Starts `body` on a thread, waits until it is inside a cancellable call (its
+/// helper thread exists and blocks), and returns the thread.
+func startInCancellableCall<T: Sendable>(_ name: String, _ body: @escaping @Sendable (KillContext) throws -> T) throws -> KillableThread<T> {
+    let entered = Atomic(false)
+    let thread = try KillableThread(name: name) { ctx -> T in
+        entered.store(true, ordering: .releasing)
+        return try body(ctx)
+    }
+    eventually("entered") { entered.load(ordering: .acquiring) }
+    return thread
+}
+
+@Suite("Cancel")
+struct CancelTests {
+    @Test("cancel ends a thread blocked in usleep, read and poll made through the shim", .timeLimit(.minutes(1)))
+    func cancelLeafCalls() throws {
+        let pipe = Pipe()
+        let bodies: [@Sendable (KillContext) throws -> Void] = [
+            { ctx in try ctx.cancellableSleep(for: .seconds(3600)) },
+            { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.cancellableRead(pipe.read, into: $0) }
+            },
+            { ctx in
+                var fds = [pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0)]
+                _ = try ctx.cancellablePoll(&fds)
+            },
+        ]
+        for body in bodies {
+            let thread = try startInCancellableCall("cancel", body)
+            try thread.cancel()
+            guard case .cancelled(let report) = try thread.joinOrFail() else {
+                Issue.record("expected .cancelled")
+                continue
+            }
+            #expect(report.reason == .cancelled)
+        }
+    }
+
+    @Test("a cancel runs the C cleanup once and the Swift cleanup stack once; Swift frames are skipped, not unwound", .timeLimit(.minutes(1)))
+    func cleanupsRunOnce() throws {
+        let swiftCleanups = Atomic(0)
+        let cCleanups = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        cCleanups.initialize(to: 0)
+        defer { cCleanups.deallocate() }
+        let cAddress = UInt(bitPattern: cCleanups)
+        let thread = try startInCancellableCall("cleanups") { ctx in
+            ctx.onKill { swiftCleanups.add(1, ordering: .relaxed) }
+            try ctx.withCleanup({ swiftCleanups.add(10, ordering: .relaxed) }) {
+                var micros = 3_600_000_000
+                _ = try withUnsafeMutablePointer(to: &micros) {
+                    try ctx.cancellableCall(CPthreadShim_leaf_usleep, argument: $0,
+                                            onCancel: countCleanup, cleanupArgument: UnsafeMutableRawPointer(bitPattern: cAddress))
+                }
+            }
+        }
+        try thread.cancel()
+        guard case .cancelled = try thread.joinOrFail() else {
+            Issue.record("expected .cancelled")
+            return
+        }
+        #expect(cCleanups.pointee == 1)
+        #expect(swiftCleanups.load(ordering: .relaxed) == 11)
+    }
+
+    @Test("a cancel waits, pending, while the thread is not in a cancellable call")
+    func cancelWaitsOutsideCalls() throws {
+        let go = Latch()
+        let thread = try KillableThread { ctx -> String in
+            go.wait()
+            try ctx.checkpoint()         // a cancel is not delivered here
+            try ctx.sleep(for: .milliseconds(1))
+            try ctx.cancellableSleep(for: .seconds(3600))  // but here, at once
+            return "not cancelled"
+        }
+        try thread.cancel()
+        go.open()
+        guard case .cancelled = try thread.joinOrFail() else {
+            Issue.record("expected .cancelled")
+            return
+        }
+    }
+
+    @Test("an interrupt also wakes a cancellable call (it is interruptible), as a catchable error", .timeLimit(.minutes(1)))
+    func interruptWakesCancellableCall() throws {
+        let thread = try startInCancellableCall("interrupt") { ctx -> String in
+            do { try ctx.cancellableSleep(for: .seconds(3600)) } catch let kill as KillError { return kill.reason.rawValue }
+            return "slept"
+        }
+        try thread.interrupt()
+        #expect(try thread.joinOrFail().value == "interrupted")
+    }
+
+    @Test("a call that returns is not disturbed, and its result and errors come back")
+    func normalCalls() throws {
+        let thread = try KillableThread { ctx -> [Int] in
+            var micros = 10
+            let slept = try withUnsafeMutablePointer(to: &micros) { try ctx.cancellableCall(CPthreadShim_leaf_usleep, argument: $0) }
+            var code: Int = 0
+            do {
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.cancellableRead(-1, into: $0) }
+            } catch let e as ThreadKillError {
+                code = Int(e.errno ?? 0)
+            }
+            return [slept, code]
+        }
+        #expect(try thread.joinOrFail().value == [0, Int(EBADF)])
+    }
+}
+
+@Suite("Escalation ladder and timeouts")
+struct LadderTests {
+    @Test("stop(grace:) ends each kind of thread and names the step that acted", .timeLimit(.minutes(2)))
+    func ladderStopsEachKind() throws {
+        let pipe = Pipe()
+        let release = Atomic(false)
+        let kinds: [(String, StopLadder.Step, @Sendable (KillContext) throws -> Void)] = [
+            ("cooperative", .requestStop, { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }),
+            ("blocked", .interrupt, { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            }),
+            ("cpu-bound", .requestStop, { ctx in try ctx.asyncKillable { while true { _ = spin(iterations: 1000) } } }),
+            ("c-call", .requestStop, { ctx in try ctx.cancellableSleep(for: .seconds(3600)) }),  // interruptible: a stop wakes it
+            ("swallower", .cancel, { ctx in
+                while true {
+                    do { try ctx.cancellableSleep(for: .seconds(3600)) } catch {}  // swallows stop and interrupt
+                }
+            }),
+            ("masked-then-free", .requestStop, { ctx in
+                try ctx.masked {  // finishes its critical section, then the stop lands at the mask's end
+                    while !ctx.isStopRequested { try ctx.checkpoint() }
+                    _ = spin(iterations: 100_000)
+                }
+                release.store(true, ordering: .releasing)  // never reached
+            }),
+        ]
+        for (name, expected, body) in kinds {
+            let thread = try startInCancellableCall(name, body)
+            let result = try thread.stop(grace: .seconds(4))
+            #expect(result.report.stopped, "\(name): \(result.report)")
+            #expect(result.report.stepThatActed == expected, "\(name): \(result.report)")
+            #expect(result.outcome != nil)
+        }
+        let reachedAfterMask = release.load(ordering: .acquiring)
+        #expect(!reachedAfterMask)
+    }
+
+    @Test("a thread that reaches no step that can end it is reported not stopped when the grace runs out", .timeLimit(.minutes(1)))
+    func ladderGivesUp() throws {
+        let quit = Atomic(false)
+        let thread = try KillableThread(name: "unstoppable") { ctx in
+            while !quit.load(ordering: .acquiring) {
+                do { try ctx.checkpoint() } catch {}  // swallows everything, never in a region
+            }
+        }
+        let result = try thread.stop(grace: .milliseconds(200))
+        #expect(!result.report.stopped)
+        #expect(result.outcome == nil)
+        #expect(result.report.stepsTaken == [.requestStop, .interrupt, .inject, .cancel])
+        quit.store(true, ordering: .releasing)
+        _ = try thread.joinOrFail()
+    }
+
+    @Test("withTimeout returns a fast body's value and stops sleeping, blocked and CPU-bound bodies", .timeLimit(.minutes(1)))
+    func timeouts() throws {
+        #expect(try withTimeout(.seconds(20)) { _ in 42 } == 42)
+        let pipe = Pipe()
+        let bodies: [@Sendable (KillContext) throws -> Void] = [
+            { ctx in try ctx.sleep(for: .seconds(3600)) },
+            { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            },
+            { ctx in try ctx.asyncKillable { while true { _ = spin(iterations: 1000) } } },
+        ]
+        for body in bodies {
+            do {
+                try withTimeout(.milliseconds(20), grace: .seconds(20), body)
+                Issue.record("expected a timeout")
+            } catch let timeout as TimeoutError {
+                #expect(timeout.report.stopped, "\(timeout)")
+            }
+        }
+    }
+
+    @Test("withTimeout passes the body's own error through, and refuses negative durations")
+    func timeoutErrors() {
+        #expect(throws: Boom(code: 3)) { try withTimeout(.seconds(20)) { _ in throw Boom(code: 3) } }
+        expectRefusal(.invalidDuration) { try withTimeout(.seconds(-1)) { _ in } }
+    }
+}
