@@ -64,7 +64,7 @@ public struct StopReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         let how = stopped ? "stopped by the \(stepThatActed?.rawValue ?? "thread itself")" : "NOT stopped"
-        return "\(how) after \(elapsed) (steps: \(stepsTaken.map(\.rawValue).joined(separator: " → ")); \(injection); \(cleanupsRun) cleanups ran)"
+        return "\(how) after \(elapsed.compactDescription) (steps: \(stepsTaken.map(\.rawValue).joined(separator: " → ")); \(injection); \(cleanupsRun) cleanups ran)"
     }
 }
 

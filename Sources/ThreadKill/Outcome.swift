@@ -44,6 +44,6 @@ public struct KillReport: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(reason.rawValue) (kill #\(killID.rawValue)), ended after \(latency)"
+        "\(reason.rawValue) (kill #\(killID.rawValue)), ended after \(latency.compactDescription)"
     }
 }

@@ -5,7 +5,7 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
     /// How the ladder stopped the body (or failed to: `report.stopped` is false).
     public let report: StopReport
 
-    public var description: String { "timed out after \(timeout); \(report)" }
+    public var description: String { "timed out after \(timeout.compactDescription); \(report)" }
 }
 
 /// Runs `body` on a killable thread and returns its value, or stops it when

@@ -17,6 +17,8 @@ let allDemos: [any Demo.Type] = [
     EventDemo.self,
     InterruptDemo.self,
     AsyncDemo.self,
+    CancelDemo.self,
+    TimeoutDemo.self,
 ]
 
 /// The names `demo` accepts.
