@@ -64,6 +64,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
             throw ThreadKillError(.invalidArgument, "tick must be at least 100 µs, got \(tick!)")
         }
         _ = try SignalSetup.ensureInstalled()
+        ThreadKill.installExitHook()
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()
         let start = StartBox(core: core) {

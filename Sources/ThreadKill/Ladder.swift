@@ -89,42 +89,62 @@ extension KillableThread {
     /// - Throws: ``ThreadKillError/Code/callingThread`` from the thread itself,
     ///   ``ThreadKillError/Code/invalidDuration`` for a negative grace.
     public func stop(grace: Duration, ladder: StopLadder = .default) throws(ThreadKillError) -> StopResult<Value> {
+        let report = try ref.stop(grace: grace, ladder: ladder)
+        return StopResult(outcome: try join(timeout: .zero), report: report)
+    }
+}
+
+extension ThreadRef {
+    /// Stops the thread within `grace` by climbing `ladder`.
+    /// See ``KillableThread/stop(grace:ladder:)``.
+    public func stop(grace: Duration, ladder: StopLadder = .default) throws(ThreadKillError) -> StopReport {
         let graceNanos = try grace.validatedNanos("stop(grace:)")
         if core.isCurrentThread { throw .callingThread("stop(grace:)") }
+        return StopLadder.climb(ladder, on: [core], graceNanos: graceNanos)[0]
+    }
+}
+
+extension StopLadder {
+    /// Climbs the ladder on several threads at once, step by step, and returns
+    /// one report per thread (same order).
+    static func climb(_ ladder: StopLadder, on cores: [ThreadCore], graceNanos: UInt64) -> [StopReport] {
         let start = monotonicNanos()
-        let injectionBefore = InjectionStatistics(block: core.block)
-        let cleanupsBefore = core.cleanupsRun.load(ordering: .relaxed)
+        let before = cores.map { (InjectionStatistics(block: $0.block), $0.cleanupsRun.load(ordering: .relaxed)) }
         var taken: [StopLadder.Step] = []
-        var acted: StopLadder.Step?
-        var outcome = try join(timeout: .zero)
-        if outcome == nil {
-            var stepEnd = start
-            for (step, share) in ladder.steps {
-                taken.append(step)
+        var acted = [StopLadder.Step?](repeating: nil, count: cores.count)
+        var ended = [UInt64?](repeating: nil, count: cores.count)
+        func isDone(_ i: Int) -> Bool { cores[i].waitDone(until: Deadline(nanos: 0)) }
+        for i in cores.indices where isDone(i) { ended[i] = start }
+        var stepEnd = start
+        for (step, share) in ladder.steps where ended.contains(where: { $0 == nil }) {
+            taken.append(step)
+            for (i, core) in cores.enumerated() where ended[i] == nil {
                 switch step {
-                case .requestStop: try? ref.requestStop()
-                case .interrupt: try? ref.interrupt()
+                case .requestStop: core.stop.requestStop()
+                case .interrupt: try? core.interrupt()
                 case .inject: core.reinject()
-                case .cancel: try? ref.cancel()
+                case .cancel: try? core.cancel()
                 }
-                stepEnd += UInt64(Double(graceNanos) * share)
-                let now = monotonicNanos()
-                outcome = try join(timeout: .nanoseconds(stepEnd > now ? stepEnd - now : 0))
-                if outcome != nil {
-                    acted = step
-                    break
+            }
+            stepEnd += UInt64(Double(graceNanos) * share)
+            for (i, core) in cores.enumerated() where ended[i] == nil {
+                if core.waitDone(until: Deadline(nanos: stepEnd)) {
+                    ended[i] = monotonicNanos()
+                    acted[i] = step
                 }
             }
         }
-        let end = monotonicNanos()
-        var injection = InjectionStatistics(block: core.block)
-        injection.subtract(injectionBefore)
-        return StopResult(outcome: outcome, report: StopReport(
-            stopped: outcome != nil,
-            stepThatActed: acted,
-            stepsTaken: taken,
-            elapsed: .nanoseconds(end - start),
-            injection: injection,
-            cleanupsRun: core.cleanupsRun.load(ordering: .relaxed) - cleanupsBefore))
+        let now = monotonicNanos()
+        return cores.indices.map { i in
+            var injection = InjectionStatistics(block: cores[i].block)
+            injection.subtract(before[i].0)
+            return StopReport(
+                stopped: ended[i] != nil,
+                stepThatActed: acted[i],
+                stepsTaken: taken,
+                elapsed: .nanoseconds((ended[i] ?? now) - start),
+                injection: injection,
+                cleanupsRun: cores[i].cleanupsRun.load(ordering: .relaxed) - before[i].1)
+        }
     }
 }

@@ -175,4 +175,60 @@ IsolatedProcess.register("cycles") { (request: [Int]) throws -> CycleReport in
 
 IsolatedProcess.runWorkerIfRequested()
 
-print("ThreadKillFixtures: a worker program for ThreadKill's tests; the tests start it.")
+/// Writes a line straight to standard output, unbuffered.
+func say(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}
+
+/// Exit-policy scenarios for ExitPolicyTests: `exit-policy daemon|non-daemon|signals`.
+/// Each prints "ready" once its worker runs; the worker's cleanup prints "cleanup ran".
+func exitPolicyScenario(_ mode: String) throws {
+    ThreadKill.exitPolicy = ExitPolicy(waitForNonDaemon: .milliseconds(200), stopGrace: .seconds(5))
+    if mode == "signals" { try ThreadKill.handleTerminationSignals(grace: .seconds(5)) }
+    if mode == "signals-stuck" { try ThreadKill.handleTerminationSignals(grace: .seconds(3600)) }
+    let started = Monitor(false)
+    let worker = try KillableThread(name: "worker", daemon: mode == "daemon") { ctx in
+        ctx.onKill { say("cleanup ran") }
+        started.withLock { $0 = true }
+        if mode == "signals-stuck" {
+            while true { do { try ctx.checkpoint() } catch {} }  // swallows every kill: unstoppable
+        }
+        while true { try ctx.sleep(for: .seconds(3600)) }
+    }
+    let waiter = try KillableThread { ctx in _ = try ctx.wait(on: started, until: { $0 }) { _ in } }
+    _ = try waiter.join()
+    say("ready")
+    if mode.hasPrefix("signals") {
+        var ts = timespec(tv_sec: 3600, tv_nsec: 0)
+        while true { nanosleep(&ts, nil) }  // the signal thread ends the program
+    }
+    _ = worker  // returning from main: the atexit hook applies the exit policy
+}
+
+/// `exit-policy shutdown`: three threads (one a daemon), stopped by ThreadKill.shutdown.
+func shutdownScenario() throws {
+    let running = Monitor(0)
+    var threads: [KillableThread<Void>] = []
+    for i in 0..<3 {
+        threads.append(try KillableThread(name: "worker\(i)", daemon: i == 0) { ctx in
+            ctx.onKill { say("cleanup ran") }
+            running.withLock { $0 += 1 }
+            while true { try ctx.sleep(for: .seconds(3600)) }
+        })
+    }
+    let waiter = try KillableThread { ctx in _ = try ctx.wait(on: running, until: { $0 == 3 }) { _ in } }
+    _ = try waiter.join()
+    say("ready")
+    let report = try ThreadKill.shutdown(grace: .seconds(20))
+    for thread in threads { _ = try thread.join() }
+    say("\(report)")
+}
+
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" && CommandLine.arguments[2] == "shutdown" {
+    try shutdownScenario()
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" {
+    try exitPolicyScenario(CommandLine.arguments[2])
+} else {
+    print("ThreadKillFixtures: a worker program for ThreadKill's tests; the tests start it.")
+}
