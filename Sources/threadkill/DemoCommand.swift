@@ -19,6 +19,8 @@ let allDemos: [any Demo.Type] = [
     AsyncDemo.self,
     CancelDemo.self,
     TimeoutDemo.self,
+    ProcessDemo.self,
+    DaemonDemo.self,
 ]
 
 /// The names `demo` accepts.

@@ -9,6 +9,7 @@ extension ThreadKillCommand {
     /// no argument parsing, no output, no threads.
     static func main() {
         StressJobs.register()
+        ProcessDemo.register()
         IsolatedProcess.runWorkerIfRequested()
         main(nil)
     }

@@ -37,3 +37,17 @@ func burn(_ duration: Duration) -> UInt64 {
     }
     return x
 }
+
+/// The CLI's `print`: written straight to standard output, so lines from this
+/// process and from its child processes (demo process, demo daemon) appear in
+/// the order they happen even when stdout is a pipe.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    let text = items.map { "\($0)" }.joined(separator: separator) + terminator
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if n <= 0 { if errno == EINTR { continue } else { return } }
+        offset += n
+    }
+}
