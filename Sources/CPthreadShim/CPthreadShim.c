@@ -154,7 +154,7 @@ TK_SHIM static void tk_handler(int sig, siginfo_t *info, void *ctx) {
         if (b->region == CPthreadShim_REGION_BLOCKING && tk_make_eintr(uc)) {
             b->eintr_made++;
         } else if (b->async != NULL) {
-            tk_async_try_jump(b, uc, saved_errno);  // returns only if it declined
+            tk_async_try_jump(b, uc, saved_errno, from_sender);  // returns only if it declined
         }
     }
     // Published last: a sender that sees this may resend (one in flight).
@@ -226,12 +226,6 @@ TK_SHIM int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t) {
 
 // --- Receptive windows ---
 
-TK_SHIM void CPthreadShim_receptive(int on) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, tk_signo);
-    pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, &set, NULL);
-}
 
 TK_SHIM static void tk_unblock(sigset_t *saved) {
     sigset_t set;
@@ -250,7 +244,7 @@ TK_SHIM void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *
     __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
 }
 
-long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2, long a3,
+TK_SHIM long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2, long a3,
                              long a4, long a5, long a6) {
     sigset_t saved;
     tk_unblock(&saved);

@@ -42,9 +42,14 @@ typedef struct {
     unsigned long long generation;
 } tk_build;
 
+// A vouched name is a prefix of the library's file name ("libpcre2-8"
+// matches ".../libpcre2-8.so.0"), never a substring of its path.
 static int tk_is_vouched(const char *name, const tk_build *bd) {
+    if (!name) return 0;
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
     for (int i = 0; i < bd->vouched_count; i++)
-        if (name && strstr(name, bd->vouched[i])) return 1;
+        if (strncmp(base, bd->vouched[i], strlen(bd->vouched[i])) == 0) return 1;
     return 0;
 }
 
@@ -121,7 +126,8 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
 TK_SHIM int CPthreadShim_async_unsupported(void) {
 #if defined(__x86_64__) || defined(__aarch64__)
     CPthreadShim_ranges_refresh(NULL, 0, 0);
-    return tk_static_runtime ? 1 : 0;
+    if (tk_static_runtime) return 1;
+    return swift_task_enterThreadLocalContext ? 0 : 3;  // no exclusivity check without it
 #else
     return 2;
 #endif
@@ -214,7 +220,7 @@ static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t 
 }
 #endif
 
-void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno) {
+void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno, int from_sender) {
 #if defined(__x86_64__) || defined(__aarch64__)
     tk_region *r = b->async;
     if (r == NULL) return;
@@ -224,11 +230,11 @@ void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno) {
         return;
     }
     __atomic_fetch_add(&b->jumps, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&b->handled, 1, __ATOMIC_RELEASE);
+    if (from_sender) __atomic_fetch_add(&b->handled, 1, __ATOMIC_RELEASE);
     errno = saved_errno;
     siglongjmp(r->landing, 1);
 #else
-    (void)b, (void)uc, (void)saved_errno;
+    (void)b, (void)uc, (void)saved_errno, (void)from_sender;
 #endif
 }
 

@@ -11,6 +11,7 @@
 
 /// Decides whether the handler may jump out of an async region, and jumps.
 /// Returns only if it declined (the decline is counted). Async-signal-safe.
-void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno);
+/// `from_sender` says whether the signal was sent (counted in `handled`) or a tick.
+void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno, int from_sender);
 
 #endif

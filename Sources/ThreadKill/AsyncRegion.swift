@@ -80,6 +80,8 @@ enum Injection {
         case 0: return
         case 1:
             throw ThreadKillError(.injectionUnavailable, "async regions need a dynamically linked Swift runtime: with a static stdlib, the PC check cannot tell the runtime from the program")
+        case 3:
+            throw ThreadKillError(.injectionUnavailable, "async regions need swift_task_enterThreadLocalContext in the Swift runtime, to check Swift exclusive accesses")
         default:
             throw ThreadKillError(.injectionUnavailable, "async regions are not supported on this architecture")
         }
@@ -94,11 +96,13 @@ enum Injection {
     }
 
     static func vouch(for library: String) throws(ThreadKillError) {
-        guard !library.isEmpty, !library.contains("/") || library.hasPrefix("/") else {
-            throw ThreadKillError(.invalidArgument, "allowInjection(inLibrary:) needs a library name such as \"libpcre2-8\", got \"\(library)\"")
+        guard library.count >= 4, library.hasPrefix("lib"), !library.contains("/") else {
+            throw ThreadKillError(.invalidArgument, "allowInjection(inLibrary:) needs the start of a library's file name, such as \"libpcre2-8\", got \"\(library)\"")
         }
-        let forbidden = ["libc.so", "libc-", "ld-linux", "libpthread", "libswiftCore", "libswift_Concurrency", "libdispatch", "libFoundation", "libswiftSynchronization", "linux-vdso"]
-        if forbidden.contains(where: { library.contains($0) || $0.hasPrefix(library) }) {
+        // Matched as a prefix of file names: refuse any prefix that covers one of these.
+        let forbidden = ["libc.so", "libc-", "ld-linux", "libpthread", "libm.so", "libdl", "librt", "libswift", "libdispatch",
+                         "libFoundation", "lib_Foundation", "libBlocksRuntime", "libstdc++", "libgcc_s", "libicu", "linux-vdso"]
+        if forbidden.contains(where: { $0.hasPrefix(library) || library.hasPrefix($0) }) {
             throw ThreadKillError(.invalidArgument, "\(library) holds locks a jump would leave held (libc, the loader, the Swift runtime, Foundation, Dispatch): it can never be vouched for")
         }
         vouched.withMaskedLock { names in

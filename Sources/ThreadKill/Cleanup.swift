@@ -35,7 +35,8 @@ final class CleanupStack {
 }
 
 extension KillContext {
-    /// Registers a cleanup for the enclosing scope: the innermost
+    /// Registers a cleanup for the innermost enclosing cleanup scope: the body
+    /// of a ``withCleanup(_:_:)`` or ``bracket(acquire:release:_:)``, an
     /// ``asyncKillable(_:)`` region, or else the thread itself.
     ///
     /// It runs exactly once when that scope ends, however it ends — returning,
@@ -67,12 +68,13 @@ extension KillContext {
         _ body: (Resource) throws -> R
     ) throws -> R {
         let depth = cleanups.depth
+        // Before `masked`: a kill thrown at the mask's end must still release.
+        defer { cleanups.unwind(to: depth, block: core.block) }
         let resource = try masked {
             let resource = try acquire()
             cleanups.push({ release(resource) }, block: core.block)
             return resource
         }
-        defer { cleanups.unwind(to: depth, block: core.block) }
         return try body(resource)
     }
 }

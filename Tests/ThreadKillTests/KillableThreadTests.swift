@@ -256,7 +256,7 @@ struct RefusalTests {
         expectRefusal(.mainThread) { _ = try ThreadKill.thread(for: main) }
     }
 
-    @Test("threads ThreadKill did not start are not targets: Dispatch, Swift concurrency, raw pthreads")
+    @Test("threads ThreadKill did not start are not targets: Dispatch and Swift-concurrency threads")
     func notOwned() async throws {
         let dispatchThread = DispatchQueue(label: "not-owned").sync { pthread_self() }
         expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: dispatchThread) }

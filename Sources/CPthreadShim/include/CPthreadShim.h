@@ -175,8 +175,6 @@ int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t);
 
 // --- Receptive windows: the only places the signal is unblocked ---
 
-/// Unblocks (1) or blocks (0) the library's signal on the calling thread.
-void CPthreadShim_receptive(int on);
 
 /// Enters a blocking region: sets `region` and unblocks the signal, saving the
 /// previous mask in `saved`. While in it, a kill turns a restarted blocking
@@ -219,7 +217,8 @@ long long CPthreadShim_thread_cpu_nanos(pthread_t t);
 
 /// Why async regions cannot be used in this process, or 0 if they can:
 /// 1 = the Swift runtime is linked into the executable (static stdlib),
-/// 2 = this architecture has no injection checks.
+/// 2 = this architecture has no injection checks,
+/// 3 = the Swift runtime lacks the entry point the exclusivity check reads.
 int CPthreadShim_async_unsupported(void);
 
 /// Rebuilds the table of code ranges the checks consult, if libraries were
