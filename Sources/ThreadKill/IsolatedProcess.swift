@@ -109,10 +109,11 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   - standardError: Where the child's standard error goes.
     /// - Returns: The running process. Wait for it with ``wait()``, stop it with
     ///   ``terminate(grace:)``.
-    /// - Throws: ``ThreadKillError``: ``ThreadKillError/Code/invalidArgument`` if
-    ///   the input cannot be encoded, `executable` is empty, or `executable` is
-    ///   nil and this program has not registered `job` (a worker started from
-    ///   another executable reports an unknown job when it is waited for); a system-call
+    /// - Throws: ``ThreadKillError``: ``ThreadKillError/Code/jobCoding`` if the
+    ///   input cannot be encoded; ``ThreadKillError/Code/invalidArgument`` if
+    ///   `executable` is empty; ``ThreadKillError/Code/unknownJob(_:)`` if
+    ///   `executable` is nil and this program has not registered `job` (a worker
+    ///   started from another executable reports an unknown job when it is waited for); a system-call
     ///   error if a pipe or the spawn fails (`posix_spawn` reports a missing or
     ///   non-executable `executable` this way).
     public static func start<Input>(
