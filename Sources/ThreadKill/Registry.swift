@@ -55,6 +55,17 @@ public enum ThreadKill {
         try Injection.vouch(for: name)
     }
 
+    /// How long the watchdog resends the signal for a kill the target has not
+    /// taken yet (one signal in flight at a time, every 200 µs). Default 5 s.
+    /// - Precondition: Not negative.
+    public static var resendWindow: Duration {
+        get { .nanoseconds(Watchdog.resendWindow.load(ordering: .relaxed)) }
+        set {
+            precondition(newValue >= .zero, "resendWindow must not be negative")
+            Watchdog.resendWindow.store(newValue.nonNegativeNanos ?? 0, ordering: .relaxed)
+        }
+    }
+
     /// The real-time signal ThreadKill uses, once installed (at the first thread start).
     public static var signal: Int32? { SignalSetup.current }
 

@@ -89,6 +89,11 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     /// Kills delivered into the thread's async regions and declined jumps, so far.
     public var injectionStatistics: InjectionStatistics { InjectionStatistics(block: core.block) }
 
+    /// How many times the watchdog gave up resending a kill that the thread
+    /// had not taken within ``ThreadKill/resendWindow`` (it stayed pending: the
+    /// thread was in code no signal can reach — see ``StopLadder``).
+    public var abandonedResends: Int { core.resendsAbandoned.load(ordering: .relaxed) }
+
     /// How many raises were dropped because an earlier one was still pending.
     public var droppedRaises: Int { core.droppedRaises }
 

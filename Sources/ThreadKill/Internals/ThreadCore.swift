@@ -232,6 +232,9 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         Watchdog.shared.resend(to: self)
     }
 
+    /// Times the watchdog stopped resending an undelivered kill.
+    let resendsAbandoned = Atomic<Int>(0)
+
     /// Cleanups run so far on this thread.
     let cleanupsRun = Atomic<Int>(0)
 

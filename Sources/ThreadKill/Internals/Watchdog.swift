@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CPthreadShim
+import Synchronization
 
 /// ThreadKill's one service thread. It resends the signal to threads whose
 /// kill has not been consumed yet (a foreign call may have been between two
@@ -15,8 +16,9 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
 
     /// How often an unconsumed kill is signalled again.
     static let resendInterval: UInt64 = 200_000
-    /// How long resends go on before the watchdog gives up (the kill stays pending).
-    static let resendWindow: UInt64 = 5_000_000_000
+    /// How long resends go on before the watchdog gives up (the kill stays
+    /// pending, and the give-up is counted on the thread).
+    static let resendWindow = Atomic<UInt64>(5_000_000_000)
 
     private struct Resend {
         let core: ThreadCore
@@ -36,7 +38,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
 
     func resend(to core: ThreadCore) {
         lock.withLock {
-            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: monotonicNanos() + Self.resendWindow)
+            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: monotonicNanos() + Self.resendWindow.load(ordering: .relaxed))
             startIfNeeded()
             lock.broadcast()
         }
@@ -73,6 +75,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                     resends[key] = nil
                 } else if now >= entry.giveUpAt {
                     resends[key] = nil
+                    entry.core.resendsAbandoned.add(1, ordering: .relaxed)
                 } else {
                     entry.core.kick()
                     wakeAt = min(wakeAt, now + Self.resendInterval)
