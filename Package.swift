@@ -36,7 +36,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill"]),
+        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill", "CPthreadShim"]),
         .testTarget(
             name: "ThreadKillTests",
             dependencies: ["ThreadKill", "CPthreadShim", "ThreadKillFixtures", "ThreadKillStress", "threadkill"]

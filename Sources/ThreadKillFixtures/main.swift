@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPthreadShim
 import ThreadKill
 
 struct FixtureError: Error, CustomStringConvertible {
@@ -225,7 +226,29 @@ func shutdownScenario() throws {
     say("\(report)")
 }
 
-if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" && CommandLine.arguments[2] == "shutdown" {
+/// `signal-choice env|taken|none`: the first KillableThread's signal setup,
+/// in a fresh process (the signal is chosen once per process). Prints the
+/// refusal's code, or "installed N".
+func signalChoiceScenario(_ mode: String) {
+    switch mode {
+    case "taken":  // THREADKILL_SIGNAL names a signal someone else ignores
+        signal(CPthreadShim_sigrtmin() + 1, SIG_IGN)
+        setenv("THREADKILL_SIGNAL", "\(CPthreadShim_sigrtmin() + 1)", 1)
+    case "none":   // every candidate is taken
+        for sig in CPthreadShim_sigrtmin()...(CPthreadShim_sigrtmax() - 6) { signal(sig, SIG_IGN) }
+    default: break  // env: THREADKILL_SIGNAL comes from the test
+    }
+    do {
+        _ = try KillableThread { _ in }.join()
+        say("installed \(ThreadKill.signal ?? 0)")
+    } catch {
+        say("\(error.code)")
+    }
+}
+
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choice" {
+    signalChoiceScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" && CommandLine.arguments[2] == "shutdown" {
     try shutdownScenario()
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" {
     try exitPolicyScenario(CommandLine.arguments[2])
