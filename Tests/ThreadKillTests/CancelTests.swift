@@ -67,6 +67,8 @@ struct CancelTests {
                 }
             }
         }
+        // The C cleanup exists once the helper thread does (it inherits the name).
+        eventually("the helper thread started") { taskNames().filter { $0 == "cleanups" }.count == 2 }
         try thread.cancel()
         guard case .cancelled = try thread.joinOrFail() else {
             Issue.record("expected .cancelled")
