@@ -110,17 +110,8 @@ extension ThreadKill {
         sigaddset(&set, SIGTERM)
         let err = pthread_sigmask(SIG_BLOCK, &set, nil)
         if err != 0 { throw .system("pthread_sigmask", err) }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(SignalWaiter(set: set, graceNanos: graceNanos))
-        let created = pthread_create(&thread, nil, { arg in
-            Unmanaged<SignalWaiter>.fromOpaque(arg!).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if created != 0 {
-            box.release()
-            throw .system("pthread_create", created)
-        }
-        pthread_detach(thread)
+        let waiter = SignalWaiter(set: set, graceNanos: graceNanos)
+        try startServiceThread(named: "threadkill-sig") { waiter.run() }
     }
 }
 
@@ -134,7 +125,6 @@ private final class SignalWaiter: @unchecked Sendable {  // immutable after init
     }
 
     func run() {
-        _ = CPthreadShim_pthread_setname_np("threadkill-sig")
         var set = self.set
         var shuttingDown = false
         while true {
@@ -142,32 +132,15 @@ private final class SignalWaiter: @unchecked Sendable {  // immutable after init
             guard sigwait(&set, &signal) == 0 else { continue }
             if shuttingDown { _exit(128 + signal) }
             shuttingDown = true
-            let grace = graceNanos
-            var thread = pthread_t()
-            let box = Unmanaged.passRetained(ShutdownJob(signal: signal, graceNanos: grace))
-            if pthread_create(&thread, nil, { arg in
-                Unmanaged<ShutdownJob>.fromOpaque(arg!).takeRetainedValue().run()
-                return nil
-            }, box.toOpaque()) != 0 {
+            let (received, grace) = (signal, graceNanos)
+            do {
+                try startServiceThread(named: "threadkill-exit") {
+                    _ = try? ThreadKill.shutdown(grace: .nanoseconds(grace))
+                    Glibc.exit(128 + received)
+                }
+            } catch {
                 _exit(128 + signal)
             }
-            pthread_detach(thread)
         }
-    }
-}
-
-private final class ShutdownJob: Sendable {
-    let signal: Int32
-    let graceNanos: UInt64
-
-    init(signal: Int32, graceNanos: UInt64) {
-        self.signal = signal
-        self.graceNanos = graceNanos
-    }
-
-    func run() {
-        _ = CPthreadShim_pthread_setname_np("threadkill-exit")
-        _ = try? ThreadKill.shutdown(grace: .nanoseconds(graceNanos))
-        Glibc.exit(128 + signal)
     }
 }

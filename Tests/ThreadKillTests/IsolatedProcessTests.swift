@@ -38,15 +38,8 @@ private struct CycleReport: Codable, Sendable {
     var outcomes: [String]
 }
 
-/// The fixture program, beside the test binary (`swift test` runs
-/// `.build/<config>/ThreadKillPackageTests.xctest`).
-private let fixture: String = {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    precondition(n > 0, "readlink /proc/self/exe failed")
-    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
-}()
+/// The fixture program, beside the test binary.
+private let fixture = fixturePath
 
 
 private func elapsed(since start: UInt64) -> Duration { .nanoseconds(monotonicNanos() - start) }

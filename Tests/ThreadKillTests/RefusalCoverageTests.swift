@@ -5,45 +5,9 @@ import Testing
 import Glibc
 #endif
 
-/// The fixture program beside the test binary.
-private let fixture: String = {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    let path = String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
-}()
-
-/// Runs the fixture with `arguments` and `environment` additions; returns its output.
-private func runFixture(_ arguments: [String], environment: [String] = []) throws -> String {
-    var fds: [Int32] = [0, 0]
-    try #require(pipe(&fds) == 0)
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-    posix_spawn_file_actions_addclose(&actions, fds[0])
-    let argv: [UnsafeMutablePointer<CChar>?] = ([fixture] + arguments).map { strdup($0) } + [nil]
-    var env: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) }
-    var index = 0
-    while let entry = environ[index] { env.append(strdup(entry)); index += 1 }
-    env.append(nil)
-    defer { (argv + env).forEach { free($0) } }
-    var pid: pid_t = 0
-    try #require(posix_spawn(&pid, fixture, &actions, nil, argv, env) == 0)
-    close(fds[1])
-    defer { close(fds[0]) }
-    var output = [UInt8]()
-    var buffer = [UInt8](repeating: 0, count: 256)
-    while true {
-        var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-        try #require(poll(&pfd, 1, 30_000) == 1, "the fixture printed nothing for 30 s")
-        let n = read(fds[0], &buffer, buffer.count)
-        if n <= 0 { break }
-        output += buffer[0..<n]
-    }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return String(decoding: output, as: UTF8.self)
+/// The fixture's output for `arguments`.
+private func fixtureOutput(_ arguments: [String], environment: [String] = []) throws -> String {
+    try runFixture(arguments, environment: environment).output
 }
 
 struct Unencodable: Codable, Sendable {
@@ -113,18 +77,18 @@ struct RefusalCoverageTests {
     func processRefusals() {
         let job = IsolatedJob<Int, Int>("no-such-job")
         expectRefusal(.invalidArgument) { _ = try IsolatedProcess.start(job, input: 1, executable: "") }
-        expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(job, input: 1, timeout: .seconds(1), grace: .seconds(-1), executable: fixture) }
-        expectRefusal(.jobCoding) { _ = try IsolatedProcess.start(IsolatedJob<Unencodable, Int>("x"), input: Unencodable(), executable: fixture) }
+        expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(job, input: 1, timeout: .seconds(1), grace: .seconds(-1), executable: fixturePath) }
+        expectRefusal(.jobCoding) { _ = try IsolatedProcess.start(IsolatedJob<Unencodable, Int>("x"), input: Unencodable(), executable: fixturePath) }
     }
 
     @Test("THREADKILL_SIGNAL and the signal probe refuse bad or taken signals, in a fresh process", .timeLimit(.minutes(1)))
     func signalChoice() throws {
-        #expect(try runFixture(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=abc"]) == "invalidArgument\n")
-        #expect(try runFixture(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=2"]) == "invalidArgument\n")
-        #expect(try runFixture(["signal-choice", "taken"]).hasPrefix("signalInUse("))
-        #expect(try runFixture(["signal-choice", "none"]) == "noFreeSignal\n")
+        #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=abc"]) == "invalidArgument\n")
+        #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=2"]) == "invalidArgument\n")
+        #expect(try fixtureOutput(["signal-choice", "taken"]).hasPrefix("signalInUse("))
+        #expect(try fixtureOutput(["signal-choice", "none"]) == "noFreeSignal\n")
         let chosen = CPthreadShim_sigrtmin() + 4
-        #expect(try runFixture(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=\(chosen)"]) == "installed \(chosen)\n")
+        #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=\(chosen)"]) == "installed \(chosen)\n")
     }
 }
 

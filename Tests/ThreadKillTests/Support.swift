@@ -88,3 +88,52 @@ func waitUntilInSyscall(tid: Int32, _ nr: Int, sourceLocation: SourceLocation = 
 func uniqueName(_ base: String) -> String {
     "\(base.prefix(8))\(String(UInt16.random(in: .min ... .max), radix: 16))"
 }
+
+/// The fixture program beside the test binary (`swift test` builds it there).
+let fixturePath: String = {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    precondition(n > 0, "readlink /proc/self/exe failed")
+    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
+}()
+
+/// Runs the fixture with `arguments` (and extra `environment` entries); once
+/// its output contains `marker`, sends it `signals`. Returns its wait status
+/// and everything it printed.
+func runFixture(_ arguments: [String], environment: [String] = [], signals: [Int32] = [], after marker: String = "ready\n") throws -> (status: Int32, output: String) {
+    var fds: [Int32] = [0, 0]
+    try #require(pipe(&fds) == 0)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+    posix_spawn_file_actions_addclose(&actions, fds[0])
+    let argv: [UnsafeMutablePointer<CChar>?] = ([fixturePath] + arguments).map { strdup($0) } + [nil]
+    var env: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) }
+    var index = 0
+    while let entry = environ[index] { env.append(strdup(entry)); index += 1 }
+    env.append(nil)
+    defer { (argv + env).forEach { free($0) } }
+    var pid: pid_t = 0
+    try #require(posix_spawn(&pid, fixturePath, &actions, nil, argv, env) == 0)
+    close(fds[1])
+    defer { close(fds[0]) }
+    var output = [UInt8]()
+    var pending = signals
+    var buffer = [UInt8](repeating: 0, count: 256)
+    while true {
+        var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+        try #require(poll(&pfd, 1, 30_000) == 1, "the fixture printed nothing for 30 s")
+        let n = read(fds[0], &buffer, buffer.count)
+        if n <= 0 { break }
+        output += buffer[0..<n]
+        if !pending.isEmpty, String(decoding: output, as: UTF8.self).contains(marker) {
+            for signal in pending { kill(pid, signal) }
+            pending = []
+        }
+    }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return (status, String(decoding: output, as: UTF8.self))
+}

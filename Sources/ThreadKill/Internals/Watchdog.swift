@@ -55,17 +55,14 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     private func startIfNeeded() {
         guard !started else { return }
         started = true
-        var thread = pthread_t()
-        let err = pthread_create(&thread, nil, { arg in
-            Unmanaged<Watchdog>.fromOpaque(arg!).takeUnretainedValue().run()
-            return nil
-        }, Unmanaged.passUnretained(self).toOpaque())
-        precondition(err == 0, "ThreadKill: cannot start its watchdog thread (errno \(err))")
-        pthread_detach(thread)
+        do {
+            try startServiceThread(named: "threadkill-wd") { [self] in run() }
+        } catch {
+            preconditionFailure("ThreadKill: cannot start its watchdog thread: \(error)")
+        }
     }
 
     private func run() {
-        _ = CPthreadShim_pthread_setname_np("threadkill-wd")
         lock.lock()
         while true {
             let now = monotonicNanos()

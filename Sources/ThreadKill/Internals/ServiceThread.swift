@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+
+/// Starts a detached plain pthread (not a killable thread) running `body`:
+/// ThreadKill's own service threads — the watchdog, the signal waiter, the
+/// shutdown runner.
+func startServiceThread(named name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadKillError) {
+    final class Box: Sendable {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+    let box = Unmanaged.passRetained(Box(name: name, body: body))
+    var thread = pthread_t()
+    let err = pthread_create(&thread, nil, { arg in
+        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        _ = CPthreadShim_pthread_setname_np(box.name)
+        box.body()
+        return nil
+    }, box.toOpaque())
+    if err != 0 {
+        box.release()
+        throw .system("pthread_create", err)
+    }
+    pthread_detach(thread)
+}
