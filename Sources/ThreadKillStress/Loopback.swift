@@ -47,6 +47,20 @@ enum Loopback {
         return fd
     }
 
+    /// `connect`, retried when the kernel resets the attempt: a client aborted
+    /// with a reset earlier may still occupy the same 4-tuple in the listener's
+    /// queue for a moment, and the new SYN is then answered with a reset.
+    static func connectRetrying(port: UInt16, attempts: Int = 20) throws -> Int32 {
+        var attempt = 1
+        while true {
+            do {
+                return try connect(port: port)
+            } catch let failure as Failure where failure.errno == ECONNRESET && attempt < attempts {
+                attempt += 1
+            }
+        }
+    }
+
     /// Accepts a pending connection without blocking, or returns nil.
     static func acceptPending(_ listener: Int32) -> Int32? {
         var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]

@@ -52,7 +52,7 @@ final class OperationResources: Sendable {
                 // A FIN, not a reset: the body's recv sees end of stream, not an error.
                 if peer >= 0 { _ = shutdown(peer, Int32(SHUT_WR)) }
             case .socketAccept:
-                if peer == -1 { peer = try Loopback.connect(port: listenerPort) }
+                if peer == -1 { peer = try Loopback.connectRetrying(port: listenerPort) }
             case .cooperative, .maskedMutex, .asyncAllocation:
                 break
             }
