@@ -214,7 +214,8 @@ long long CPthreadShim_thread_cpu_nanos(pthread_t t);
 
 /// Why async regions cannot be used in this process, or 0 if they can:
 /// 1 = the Swift runtime is linked into the executable (static stdlib),
-/// 2 = this architecture has no injection checks.
+/// 2 = this architecture has no injection checks,
+/// 3 = a sanitizer runtime (TSan, or ASan linked into the executable) is present.
 int CPthreadShim_async_unsupported(void);
 
 /// Rebuilds the table of code ranges the checks consult, if libraries were
