@@ -25,14 +25,23 @@ typedef struct CPthreadShim_async_region {
 enum { TK_OWN = 0, TK_VOUCHED = 1, TK_LIBRARY = 2 };
 
 typedef struct { uintptr_t lo, hi; int kind; } tk_range;
-typedef struct { int count; unsigned long long generation; tk_range ranges[]; } tk_table;
+typedef struct tk_table {
+    struct tk_table *retired;  // the table this one replaced: kept, and reachable
+    int count;
+    unsigned long long generation;
+    tk_range ranges[];
+} tk_table;
 
-static tk_table *tk_ranges;             // atomic; old tables are never freed (a reader may hold one)
+static tk_table *tk_ranges;             // atomic; old tables are never freed (a reader may hold one): each links the one it replaced
 static int tk_static_runtime;
+static int tk_sanitizer_runtime;
 extern char __start_tkshim[], __stop_tkshim[];
 // Weak: present whenever the Swift runtime is linked, which it always is here.
 extern void swift_retain(void) __attribute__((weak));
 extern void swift_task_enterThreadLocalContext(char *state) __attribute__((weak));
+// Weak: present only in `swift build --sanitize=thread|address` builds.
+extern void __tsan_init(void) __attribute__((weak));
+extern void __asan_init(void) __attribute__((weak));
 
 typedef struct {
     tk_range *ranges;
@@ -113,6 +122,7 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
     qsort(bd.ranges, (size_t)bd.count, sizeof(tk_range), tk_range_cmp);
     tk_table *t = malloc(sizeof(tk_table) + sizeof(tk_range) * (size_t)bd.count);
     if (!t) { free(bd.ranges); return; }
+    t->retired = old;
     t->count = bd.count;
     t->generation = bd.generation;
     memcpy(t->ranges, bd.ranges, sizeof(tk_range) * (size_t)bd.count);
@@ -120,14 +130,23 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
     // With a statically linked Swift runtime the executable's range holds the
     // runtime too, and the PC check could not tell them apart.
     tk_static_runtime = swift_retain && tk_kind_of(t, (uintptr_t)swift_retain) == TK_OWN;
+    // A sanitizer runtime breaks the checks. TSan runs an asynchronous signal's
+    // handler later, at a point of its own choosing, with a copy of the context:
+    // the checks would judge a stale PC and frame chain. ASan's interceptors
+    // (malloc, pthread_mutex_lock...) are linked into the executable, so the PC
+    // check would take them for the program's own code.
+    tk_sanitizer_runtime = __tsan_init != NULL ||
+                           (__asan_init && tk_kind_of(t, (uintptr_t)__asan_init) == TK_OWN);
     __atomic_store_n(&tk_ranges, t, __ATOMIC_RELEASE);
 }
 
 TK_SHIM int CPthreadShim_async_unsupported(void) {
 #if defined(__x86_64__) || defined(__aarch64__)
-    CPthreadShim_ranges_refresh(NULL, 0, 0);
+    // The flags come from the table; the caller refreshed it (with its vouched list).
+    if (__atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE) == NULL) return 2;
     if (tk_static_runtime) return 1;
-    return swift_task_enterThreadLocalContext ? 0 : 3;  // no exclusivity check without it
+    if (tk_sanitizer_runtime) return 3;
+    return swift_task_enterThreadLocalContext ? 0 : 4;  // no exclusivity check without it
 #else
     return 2;
 #endif
@@ -290,7 +309,6 @@ TK_SHIM void CPthreadShim_thread_exit(CPthreadShim_block *b) {
 #if defined(__x86_64__) || defined(__aarch64__)
     tk_region *r = b->thread_landing;
     if (r == NULL) return;
-    CPthreadShim_ranges_refresh(NULL, 0, 0);
     const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!t || tk_walk_frames(t, r, fp, fp) != TK_WALK_OK) return;

@@ -28,11 +28,12 @@ extension KillContext {
     ///   updated. Read Docs/SafetyModel.md before using it.
     /// - Throws: The kill that landed, what `body` throws, or
     ///   ``ThreadKillError/Code/injectionUnavailable`` when the process cannot
-    ///   support async regions (a statically linked Swift runtime, or an
-    ///   architecture without the checks).
+    ///   support async regions (a statically linked Swift runtime, a
+    ///   ThreadSanitizer or AddressSanitizer build, or an architecture without
+    ///   the checks).
     public func asyncKillable<R>(_ body: @escaping () throws -> R) throws -> R {
-        try Injection.ensureAvailable()
         Injection.refreshRanges()
+        try Injection.ensureAvailable()
         let depth = cleanups.depth
         let region = AsyncBody { [self] () throws -> R in
             try checkpoint()  // the region is published: a kill posted before now is seen here
@@ -81,6 +82,8 @@ enum Injection {
         case 1:
             throw ThreadKillError(.injectionUnavailable, "async regions need a dynamically linked Swift runtime: with a static stdlib, the PC check cannot tell the runtime from the program")
         case 3:
+            throw ThreadKillError(.injectionUnavailable, "async regions are unavailable under ThreadSanitizer and AddressSanitizer: TSan runs the signal handler late, with a copy of the context, and ASan's interceptors live in the executable, where the PC check would take them for the program's own code")
+        case 4:
             throw ThreadKillError(.injectionUnavailable, "async regions need swift_task_enterThreadLocalContext in the Swift runtime, to check Swift exclusive accesses")
         default:
             throw ThreadKillError(.injectionUnavailable, "async regions are not supported on this architecture")

@@ -113,7 +113,10 @@ extension KillContext {
     /// a lock). Then the cancel is thrown, and again at every later delivery point.
     private func endCancelled(_ cancel: KillError, userMasked: Bool) throws -> Never {
         core.markCancelled(cancel, sticky: false)
-        if !userMasked { CPthreadShim_thread_exit(core.block) }
+        if !userMasked {
+            Injection.refreshRanges()
+            CPthreadShim_thread_exit(core.block)
+        }
         core.markCancelled(cancel, sticky: true)
         throw cancel
     }

@@ -36,7 +36,8 @@ let slowGlobal: Int = {
 
 let inComparator = Atomic<Bool>(false)
 
-@Suite("Async regions")
+@Suite("Async regions",
+      .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
 struct AsyncRegionTests {
     @Test("a kill lands in a loop with no checkpoints; region cleanups run once; the thread lives on", .timeLimit(.minutes(1)))
     func landsInPureLoop() throws {

@@ -215,10 +215,12 @@ long long CPthreadShim_thread_cpu_nanos(pthread_t t);
 
 // --- Async regions: the one place a kill may land anywhere ---
 
-/// Why async regions cannot be used in this process, or 0 if they can:
+/// Why async regions cannot be used in this process, or 0 if they can (call
+/// it after CPthreadShim_ranges_refresh, which computes it):
 /// 1 = the Swift runtime is linked into the executable (static stdlib),
 /// 2 = this architecture has no injection checks,
-/// 3 = the Swift runtime lacks the entry point the exclusivity check reads.
+/// 3 = a sanitizer runtime (TSan, or ASan linked into the executable) is present,
+/// 4 = the Swift runtime lacks the entry point the exclusivity check reads.
 int CPthreadShim_async_unsupported(void);
 
 /// Rebuilds the table of code ranges the checks consult, if libraries were
@@ -277,7 +279,7 @@ int CPthreadShim_thread_run(CPthreadShim_block *b, void (*body)(void *), void *a
 /// Ends the thread's body at once by jumping to its entry's landing, skipping
 /// (not unwinding) every frame in between — only if each of them is the
 /// program's own code and no Swift exclusive access is open. Returns only if
-/// it refused.
+/// it refused. Call CPthreadShim_ranges_refresh first.
 void CPthreadShim_thread_exit(CPthreadShim_block *b);
 
 /// A plain blocking read through libc, for tests of foreign calls.
