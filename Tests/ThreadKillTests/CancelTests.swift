@@ -23,7 +23,7 @@ func startInCancellableCall<T: Sendable>(_ name: String, _ body: @escaping @Send
     return thread
 }
 
-@Suite("Cancel")
+@Suite("Cancel", .disabled(under: .thread, because: "TSan aborts the process when a thread it tracks is unwound by pthread_cancel inside an interceptor (\"thread finished with ignores enabled\"): Docs/Sanitizers.md"))
 struct CancelTests {
     @Test("cancel ends a thread blocked in usleep, read and poll made through the shim", .timeLimit(.minutes(1)))
     func cancelLeafCalls() throws {
@@ -126,7 +126,8 @@ struct CancelTests {
 
 @Suite("Escalation ladder and timeouts")
 struct LadderTests {
-    @Test("stop(grace:) ends each kind of thread and names the step that acted", .timeLimit(.minutes(2)))
+    @Test("stop(grace:) ends each kind of thread and names the step that acted", .timeLimit(.minutes(2)),
+          .disabled(under: .thread, .address, because: "includes an async-region body (refused under sanitizers) and a blocked read (TSan defers the signal): Docs/Sanitizers.md"))
     func ladderStopsEachKind() throws {
         let pipe = Pipe()
         let release = Atomic(false)
@@ -178,7 +179,8 @@ struct LadderTests {
         _ = try thread.joinOrFail()
     }
 
-    @Test("withTimeout returns a fast body's value and stops sleeping, blocked and CPU-bound bodies", .timeLimit(.minutes(1)))
+    @Test("withTimeout returns a fast body's value and stops sleeping, blocked and CPU-bound bodies", .timeLimit(.minutes(1)),
+          .disabled(under: .thread, .address, because: "includes an async-region body (refused under sanitizers) and a blocked read (TSan defers the signal): Docs/Sanitizers.md"))
     func timeouts() throws {
         #expect(try withTimeout(.seconds(20)) { _ in 42 } == 42)
         let pipe = Pipe()
