@@ -69,6 +69,12 @@ public enum ThreadKill {
     /// The real-time signal ThreadKill uses, once installed (at the first thread start).
     public static var signal: Int32? { SignalSetup.current }
 
+    /// Whether ThreadKill's signal handler is installed and still its own. A
+    /// program (or library) that replaces the handler of ``signal`` afterwards
+    /// breaks every signal-based kill; the watchdog re-checks this whenever a
+    /// kill was resent for a whole ``resendWindow`` without landing.
+    public static var isSignalHandlerInstalled: Bool { SignalSetup.isHandlerInstalled }
+
     /// Chooses the real-time signal ThreadKill uses, instead of the probed one
     /// (or the `THREADKILL_SIGNAL` environment variable). Call it before the first
     /// ``KillableThread`` starts.

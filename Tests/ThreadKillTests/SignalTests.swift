@@ -32,6 +32,12 @@ struct SignalTests {
         #expect(CPthreadShim_signal_state(installed) == 1)
     }
 
+    @Test("the handler is reported installed once a thread has started")
+    func handlerReported() throws {
+        _ = try KillableThread { _ in }.joinOrFail()
+        #expect(ThreadKill.isSignalHandlerInstalled)
+    }
+
     @Test("the handler ignores threads that are not killable", .timeLimit(.minutes(1)))
     func handlerIgnoresForeignThreads() throws {
         _ = try KillableThread { _ in }.joinOrFail()

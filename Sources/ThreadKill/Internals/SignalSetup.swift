@@ -16,6 +16,21 @@ enum SignalSetup {
         return sig == 0 ? nil : sig
     }
 
+    private static let handlerLost = Atomic(false)
+
+    /// Whether the handler is still ours (someone may have replaced it).
+    static var isHandlerInstalled: Bool {
+        guard let sig = current else { return false }
+        return !handlerLost.load(ordering: .relaxed) && CPthreadShim_signal_state(sig) == 1
+    }
+
+    /// Looks again at the signal's disposition, off the kill path: called
+    /// when a kill was resent for the whole window without landing.
+    static func recheck() {
+        guard let sig = current, CPthreadShim_signal_state(sig) != 1 else { return }
+        handlerLost.store(true, ordering: .relaxed)
+    }
+
     /// Installs the handler on first use and returns the signal.
     static func ensureInstalled() throws(ThreadKillError) -> Int32 {
         try installed.withMaskedLock { (sig: inout Int32) throws(ThreadKillError) -> Int32 in

@@ -73,6 +73,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                 } else if now >= entry.giveUpAt {
                     resends[key] = nil
                     entry.core.resendsAbandoned.add(1, ordering: .relaxed)
+                    SignalSetup.recheck()  // a kill that never lands: was our handler replaced?
                 } else {
                     entry.core.kick()
                     wakeAt = min(wakeAt, now + Self.resendInterval)
