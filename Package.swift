@@ -16,6 +16,12 @@ let package = Package(
             name: "CPthreadShim",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // The raw C latency floor that `threadkill latency` measures ThreadKill
+        // against, in the same run. Used by the CLI only. C11, clean under -Wall -Wextra.
+        .target(
+            name: "CLatencyFloor",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
         .target(
             name: "ThreadKill",
             dependencies: ["CPthreadShim"]
@@ -32,6 +38,7 @@ let package = Package(
                 "ThreadKill",
                 "CPthreadShim",
                 "ThreadKillStress",
+                "CLatencyFloor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -1,0 +1,277 @@
+// The C latency floor (DESIGN.md §9, mechanisms.md §E), re-measured in the
+// same run as ThreadKill's kills so that `threadkill latency` reports ratios.
+#include "CLatencyFloor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t CLatencyFloor_nowNanos(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int32_t CLatencyFloor_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+int CLatencyFloor_sigrtmin(void) { return SIGRTMIN; }
+int CLatencyFloor_sigrtmax(void) { return SIGRTMAX; }
+long CLatencyFloor_SYS_read(void) { return SYS_read; }
+long CLatencyFloor_SYS_futex(void) { return SYS_futex; }
+
+int CLatencyFloor_hasDefaultDisposition(int signo) {
+    struct sigaction old;
+    if (sigaction(signo, NULL, &old) != 0) return 0;
+    return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
+}
+
+void CLatencyFloor_spin(uint64_t nanos) {
+    uint64_t end = CLatencyFloor_nowNanos() + nanos;
+    while (CLatencyFloor_nowNanos() < end) {
+    }
+}
+
+// Whether /proc/self/task/TID/syscall shows syscall `nr` (and, if
+// `checkArg0`, first argument `arg0`).
+static int inSyscall(const char *tid, long nr, int checkArg0, long arg0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%s/syscall", tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[256];
+    int found = 0;
+    if (fgets(line, sizeof line, f)) {
+        char *end, *end2;
+        long got = strtol(line, &end, 10);
+        found = end != line && got == nr;
+        if (found && checkArg0) {
+            long arg = strtol(end, &end2, 16);  // "0x5"
+            found = end2 != end && arg == arg0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+int CLatencyFloor_waitInSyscall(int32_t tid, long nr, uint64_t timeoutNanos) {
+    char name[16];
+    snprintf(name, sizeof name, "%d", (int)tid);
+    uint64_t deadline = CLatencyFloor_nowNanos() + timeoutNanos;
+    while (!inSyscall(name, nr, 0, 0)) {
+        if (CLatencyFloor_nowNanos() > deadline) return ETIMEDOUT;
+        sched_yield();
+    }
+    return 0;
+}
+
+int CLatencyFloor_waitAnyInSyscall(long nr, long arg0, uint64_t timeoutNanos) {
+    uint64_t deadline = CLatencyFloor_nowNanos() + timeoutNanos;
+    for (;;) {
+        DIR *dir = opendir("/proc/self/task");
+        if (!dir) return errno;
+        int found = 0;
+        struct dirent *entry;
+        while (!found && (entry = readdir(dir)) != NULL) {
+            if (entry->d_name[0] != '.') found = inSyscall(entry->d_name, nr, 1, arg0);
+        }
+        closedir(dir);
+        if (found) return 0;
+        if (CLatencyFloor_nowNanos() > deadline) return ETIMEDOUT;
+        sched_yield();
+    }
+}
+
+// MARK: Per-trial state (one target thread at a time)
+
+typedef struct {
+    atomic_int entered;
+    atomic_int stop;
+    atomic_int tid;
+    int fd;
+} Trial;
+
+static void waitEntered(Trial *t) {
+    while (!atomic_load_explicit(&t->entered, memory_order_acquire)) sched_yield();
+}
+
+// Runs warmup + n trials of `body`, which returns a sample or 0 on failure
+// (errno set).
+typedef uint64_t (*TrialFn)(int signo, int fd);
+
+static int runTrials(TrialFn fn, int signo, int fd, uint64_t *samples, size_t n, size_t warmup) {
+    for (size_t i = 0; i < warmup + n; i++) {
+        uint64_t sample = fn(signo, fd);
+        if (sample == 0) return errno ? errno : EIO;
+        if (i >= warmup) samples[i - warmup] = sample;
+    }
+    return 0;
+}
+
+// MARK: (a) flag
+
+static void *flagTarget(void *arg) {
+    Trial *t = arg;
+    atomic_store_explicit(&t->entered, 1, memory_order_release);
+    while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
+    }
+    return NULL;
+}
+
+static uint64_t flagTrial(int signo, int fd) {
+    (void)signo, (void)fd;
+    Trial t = {0};
+    pthread_t th;
+    if ((errno = pthread_create(&th, NULL, flagTarget, &t)) != 0) return 0;
+    waitEntered(&t);
+    CLatencyFloor_spin(20000);
+    uint64_t start = CLatencyFloor_nowNanos();
+    atomic_store_explicit(&t.stop, 1, memory_order_release);
+    pthread_join(th, NULL);
+    return CLatencyFloor_nowNanos() - start;
+}
+
+int CLatencyFloor_flagJoin(uint64_t *samples, size_t n, size_t warmup) {
+    return runTrials(flagTrial, 0, -1, samples, n, warmup);
+}
+
+// MARK: The spare signal's handler: EINTR, or siglongjmp when armed
+
+static _Thread_local sigjmp_buf jumpBuffer;
+static _Thread_local volatile sig_atomic_t jumpArmed;
+
+static void handler(int signo) {
+    (void)signo;
+    if (jumpArmed) {
+        jumpArmed = 0;
+        siglongjmp(jumpBuffer, 1);
+    }
+}
+
+static int installHandler(int signo, struct sigaction *old) {
+    if (!CLatencyFloor_hasDefaultDisposition(signo)) return EBUSY;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: read(2) returns EINTR
+    return sigaction(signo, &sa, old) == 0 ? 0 : errno;
+}
+
+// MARK: (b) pthread_kill → EINTR
+
+static void *readTarget(void *arg) {
+    Trial *t = arg;
+    atomic_store_explicit(&t->tid, CLatencyFloor_gettid(), memory_order_relaxed);
+    atomic_store_explicit(&t->entered, 1, memory_order_release);
+    char byte;
+    ssize_t r = read(t->fd, &byte, 1);
+    return (r < 0 && errno == EINTR) ? NULL : (void *)1;
+}
+
+static uint64_t blockedTrial(Trial *t, pthread_t *th, void *(*target)(void *)) {
+    if ((errno = pthread_create(th, NULL, target, t)) != 0) return 0;
+    waitEntered(t);
+    if ((errno = CLatencyFloor_waitInSyscall(atomic_load(&t->tid), SYS_read, 5000000000u)) != 0) return 0;
+    return 1;
+}
+
+static uint64_t interruptTrial(int signo, int fd) {
+    Trial t = {.fd = fd};
+    pthread_t th;
+    if (!blockedTrial(&t, &th, readTarget)) return 0;
+    uint64_t start = CLatencyFloor_nowNanos();
+    pthread_kill(th, signo);
+    void *result;
+    pthread_join(th, &result);
+    uint64_t sample = CLatencyFloor_nowNanos() - start;
+    if (result != NULL) { errno = EPROTO; return 0; }
+    return sample;
+}
+
+static int withPipe(TrialFn fn, int signo, uint64_t *samples, size_t n, size_t warmup) {
+    int fds[2];
+    if (pipe(fds) != 0) return errno;
+    int err = runTrials(fn, signo, fds[0], samples, n, warmup);
+    close(fds[0]);
+    close(fds[1]);
+    return err;
+}
+
+int CLatencyFloor_interruptReadJoin(int signo, uint64_t *samples, size_t n, size_t warmup) {
+    struct sigaction old;
+    int err = installHandler(signo, &old);
+    if (err) return err;
+    err = withPipe(interruptTrial, signo, samples, n, warmup);
+    sigaction(signo, &old, NULL);
+    return err;
+}
+
+// MARK: (c) siglongjmp out of a spinning loop
+
+static void *spinTarget(void *arg) {
+    Trial *t = arg;
+    if (sigsetjmp(jumpBuffer, 1) != 0) return NULL;  // the kill landed
+    jumpArmed = 1;
+    atomic_store_explicit(&t->entered, 1, memory_order_release);
+    volatile uint64_t x = 0x9E3779B97F4A7C15u;
+    for (;;) x = x * 6364136223846793005u + 1442695040888963407u;
+}
+
+static uint64_t jumpTrial(int signo, int fd) {
+    (void)fd;
+    Trial t = {0};
+    pthread_t th;
+    if ((errno = pthread_create(&th, NULL, spinTarget, &t)) != 0) return 0;
+    waitEntered(&t);
+    CLatencyFloor_spin(20000);
+    uint64_t start = CLatencyFloor_nowNanos();
+    pthread_kill(th, signo);
+    pthread_join(th, NULL);
+    return CLatencyFloor_nowNanos() - start;
+}
+
+int CLatencyFloor_longjmpJoin(int signo, uint64_t *samples, size_t n, size_t warmup) {
+    struct sigaction old;
+    int err = installHandler(signo, &old);
+    if (err) return err;
+    err = runTrials(jumpTrial, signo, -1, samples, n, warmup);
+    sigaction(signo, &old, NULL);
+    return err;
+}
+
+// MARK: (d) pthread_cancel of a blocked read
+
+static void *cancelTarget(void *arg) {
+    Trial *t = arg;
+    atomic_store_explicit(&t->tid, CLatencyFloor_gettid(), memory_order_relaxed);
+    atomic_store_explicit(&t->entered, 1, memory_order_release);
+    char byte;
+    (void)read(t->fd, &byte, 1);  // a cancellation point
+    return (void *)1;
+}
+
+static uint64_t cancelTrial(int signo, int fd) {
+    (void)signo;
+    Trial t = {.fd = fd};
+    pthread_t th;
+    if (!blockedTrial(&t, &th, cancelTarget)) return 0;
+    uint64_t start = CLatencyFloor_nowNanos();
+    pthread_cancel(th);
+    void *result;
+    pthread_join(th, &result);
+    uint64_t sample = CLatencyFloor_nowNanos() - start;
+    if (result != PTHREAD_CANCELED) { errno = EPROTO; return 0; }
+    return sample;
+}
+
+int CLatencyFloor_cancelReadJoin(uint64_t *samples, size_t n, size_t warmup) {
+    return withPipe(cancelTrial, 0, samples, n, warmup);
+}

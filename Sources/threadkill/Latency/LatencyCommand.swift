@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CLatencyFloor
+import ThreadKill
+
+/// `threadkill latency`: ThreadKill's kill latencies against the raw C floor,
+/// measured in the same run and reported as ratios (DESIGN.md §9).
+struct LatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Measure kill → join latencies of ThreadKill against raw C doing the same, as ratios.",
+        discussion: """
+            Each case starts a new thread per trial, waits until it is spinning or blocked (a \
+            handshake, not a sleep), requests the kill and times it until the join returns. The C \
+            floor and ThreadKill alternate in blocks of 100 trials, so that load from elsewhere on \
+            the machine falls on both. Ratios are ThreadKill / C; absolute numbers are only \
+            comparable within one run on one machine.
+            """
+    )
+
+    @Option(help: "Measured trials per case and side.")
+    var trials: Int = 2000
+
+    @Option(help: "Discarded warm-up trials per case and side.")
+    var warmup: Int = 50
+
+    static let block = 100
+
+    mutating func validate() throws {
+        guard trials > 0 else { throw ValidationError("--trials must be positive") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+    }
+
+    func run() throws {
+        print("$ threadkill \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+        print("machine: nproc \(sysconf(Int32(_SC_NPROCESSORS_ONLN))), \(Self.uname())")
+
+        // Installs ThreadKill's signal, so that the C floor can pick another one.
+        _ = try KillableThread(name: "lat-probe") { _ in }.join()
+        guard let ownSignal = ThreadKill.signal else { throw LatencyError("ThreadKill installed no signal") }
+        let floorSignal = try Self.spareSignal(besides: ownSignal)
+        print("signals: ThreadKill \(ownSignal), C floor \(floorSignal) (SIGRTMIN+\(floorSignal - CLatencyFloor_sigrtmin()), no SA_RESTART)")
+        print("\(trials) trials per case and side after \(warmup) warm-up; C and ThreadKill alternate in blocks of \(Self.block); kill request → join returned")
+        print("")
+
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw LatencyError("pipe failed: errno \(errno)") }
+        defer { fds.forEach { close($0) } }
+
+        var results: [(LatencyCase, LatencyStats?, LatencyStats)] = []
+        for latencyCase in LatencyCase.all {
+            let (c, swift) = try measure(latencyCase, floorSignal: floorSignal, fd: fds[0])
+            let cStats = c.map(LatencyStats.init)
+            let swiftStats = LatencyStats(swift)
+            results.append((latencyCase, cStats, swiftStats))
+            Self.printCase(latencyCase, cStats, swiftStats)
+        }
+        Self.printSummary(results)
+    }
+
+    /// Runs one case: warm-up, then C and ThreadKill blocks alternately.
+    private func measure(_ latencyCase: LatencyCase, floorSignal: Int32, fd: Int32) throws -> ([UInt64]?, [UInt64]) {
+        var cSamples: [UInt64]? = latencyCase.c == nil ? nil : []
+        var swiftSamples: [UInt64] = []
+        swiftSamples.reserveCapacity(trials)
+        if let floor = latencyCase.c {
+            var none: [UInt64] = []
+            try none.withUnsafeMutableBufferPointer { try floor(floorSignal, $0, warmup) }
+        }
+        for _ in 0..<warmup { _ = try latencyCase.swift(fd) }
+        var done = 0
+        while done < trials {
+            let count = min(Self.block, trials - done)
+            if let floor = latencyCase.c {
+                var buffer = [UInt64](repeating: 0, count: count)
+                try buffer.withUnsafeMutableBufferPointer { try floor(floorSignal, $0, 0) }
+                cSamples?.append(contentsOf: buffer)
+            }
+            for _ in 0..<count { swiftSamples.append(try latencyCase.swift(fd)) }
+            done += count
+        }
+        return (cSamples, swiftSamples)
+    }
+
+    /// The first real-time signal from SIGRTMIN+2 on that is not ThreadKill's
+    /// and has the default disposition.
+    private static func spareSignal(besides ownSignal: Int32) throws -> Int32 {
+        let low = CLatencyFloor_sigrtmin() + 2, high = CLatencyFloor_sigrtmax()
+        for signal in low...high where signal != ownSignal && CLatencyFloor_hasDefaultDisposition(signal) != 0 {
+            return signal
+        }
+        throw LatencyError("no spare real-time signal with the default disposition")
+    }
+
+    private static func uname() -> String {
+        var name = utsname()
+        guard Glibc.uname(&name) == 0 else { return "uname failed" }
+        func text<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return "\(text(name.sysname)) \(text(name.release)) \(text(name.machine))"
+    }
+
+    private static func printCase(_ latencyCase: LatencyCase, _ c: LatencyStats?, _ swift: LatencyStats) {
+        print("\(latencyCase.label)")
+        print("  C:          \(latencyCase.floor)")
+        print("  ThreadKill: \(latencyCase.threadKill)")
+        print("  \(padRight("", 12))\(pad("p50", 11))\(pad("p90", 11))\(pad("p99", 11))")
+        if let c {
+            print("  \(padRight("C", 12))\(pad(micros(c.p50), 11))\(pad(micros(c.p90), 11))\(pad(micros(c.p99), 11))")
+        }
+        print("  \(padRight("ThreadKill", 12))\(pad(micros(swift.p50), 11))\(pad(micros(swift.p90), 11))\(pad(micros(swift.p99), 11))")
+        if let c {
+            print("  \(padRight("ratio TK/C", 12))\(pad(ratio(swift.p50, c.p50), 11))\(pad("", 11))\(pad(ratio(swift.p99, c.p99), 11))")
+        }
+        print("")
+    }
+
+    private static func printSummary(_ results: [(LatencyCase, LatencyStats?, LatencyStats)]) {
+        print("summary (ratio = ThreadKill / C, same run):")
+        let widths = [20, 11, 11, 9, 11, 11, 9]
+        let header = ["case", "C p50", "TK p50", "p50 ×", "C p99", "TK p99", "p99 ×"]
+        print("  " + zip(header, widths).enumerated().map { $0.offset == 0 ? padRight($0.element.0, $0.element.1) : pad($0.element.0, $0.element.1) }.joined())
+        for (latencyCase, c, swift) in results {
+            let cells = [
+                latencyCase.label,
+                c.map { micros($0.p50) } ?? "—", micros(swift.p50), c.map { ratio(swift.p50, $0.p50) } ?? "—",
+                c.map { micros($0.p99) } ?? "—", micros(swift.p99), c.map { ratio(swift.p99, $0.p99) } ?? "—",
+            ]
+            print("  " + zip(cells, widths).enumerated().map { $0.offset == 0 ? padRight($0.element.0, $0.element.1) : pad($0.element.0, $0.element.1) }.joined())
+        }
+    }
+}
