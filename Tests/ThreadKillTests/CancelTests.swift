@@ -25,7 +25,7 @@ func startInCancellableCall<T: Sendable>(_ name: String, _ body: @escaping @Send
 
 @Suite("Cancel", .disabled(under: .thread, because: "TSan aborts the process when a thread it tracks is unwound by pthread_cancel inside an interceptor (\"thread finished with ignores enabled\"): Docs/Sanitizers.md"))
 struct CancelTests {
-    @Test("cancel ends a thread blocked in usleep, read and poll made through the shim", .timeLimit(.minutes(1)))
+    @Test("cancel ends a thread blocked in a C sleep, read or poll made through the shim", .timeLimit(.minutes(1)))
     func cancelLeafCalls() throws {
         let pipe = Pipe()
         let bodies: [@Sendable (KillContext) throws -> Void] = [

@@ -296,9 +296,7 @@ struct IsolatedProcessTests {
         let process = try #require(started)
         // Joined is not yet gone: the kernel sends the death signal in
         // exit_notify(), before the task leaves /proc.
-        let deadline = Deadline(after: hangBound.nonNegativeNanos)
-        while access("/proc/" + task, F_OK) == 0 && !deadline.hasPassed { usleep(1000) }
-        #expect(access("/proc/" + task, F_OK) != 0)
+        eventually("the starter thread left /proc") { access("/proc/" + task, F_OK) != 0 }
         go.write("go")
         #expect(try process.wait().outcome == .returned("ok:go"))
     }
