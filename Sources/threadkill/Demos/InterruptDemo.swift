@@ -9,21 +9,19 @@ enum InterruptDemo: Demo {
     static let summary = "wake a thread blocked in read() on a pipe nobody will ever write to"
 
     static func run() throws {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ThreadKillError(.systemCall("pipe"), errno: errno, "pipe failed") }
-        defer { fds.forEach { close($0) } }
-        let readEnd = fds[0]
-        let reader = try KillableThread(name: "reader") { ctx -> Int in
-            print("reader: blocking in read(2)...")
-            var byte: UInt8 = 0
-            return try withUnsafeMutableBytes(of: &byte) { try ctx.read(readEnd, into: $0) }
+        try withSilentPipe { readEnd in
+            let reader = try KillableThread(name: "reader") { ctx -> Int in
+                print("reader: blocking in read(2)...")
+                var byte: UInt8 = 0
+                return try withUnsafeMutableBytes(of: &byte) { try ctx.read(readEnd, into: $0) }
+            }
+            pause(.milliseconds(50))
+            var outcome: Outcome<Int>?
+            let latency = try measure {
+                try reader.interrupt()
+                outcome = try reader.join()
+            }
+            print("reader: \(outcome?.report?.reason.rawValue ?? "?"); interrupt to join took \(latency.readable)")
         }
-        pause(.milliseconds(50))
-        var outcome: Outcome<Int>?
-        let latency = try measure {
-            try reader.interrupt()
-            outcome = try reader.join()
-        }
-        print("reader: \(outcome?.report?.reason.rawValue ?? "?"); interrupt to join took \(latency.readable)")
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ThreadKill
 
 /// The main thread waits like the seed's `time.sleep(...)`: this is the demo's
 /// script, not synchronization.
@@ -50,4 +51,13 @@ func print(_ items: Any..., separator: String = " ", terminator: String = "\n") 
         if n <= 0 { if errno == EINTR { continue } else { return } }
         offset += n
     }
+}
+
+/// Runs `body` with the read end of a pipe that nobody will ever write to:
+/// something for a demo thread to block on.
+func withSilentPipe<R>(_ body: (Int32) throws -> R) throws -> R {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw ThreadKillError(.systemCall("pipe"), errno: errno, "pipe failed") }
+    defer { fds.forEach { close($0) } }
+    return try body(fds[0])
 }

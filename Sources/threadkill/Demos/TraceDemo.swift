@@ -23,22 +23,20 @@ enum TraceDemo: Demo {
         let outcome = try runaway.join()
         print("runaway loop: \(outcome.report.map { "\($0.reason.rawValue) after 50 ms of CPU" } ?? "not stopped")")
 
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ThreadKillError(.systemCall("pipe"), errno: errno, "pipe failed") }
-        defer { fds.forEach { close($0) } }
-        let readEnd = fds[0]
-        let foreign = try KillableThread(name: "foreign", tick: .milliseconds(5)) { ctx in
-            try ctx.blocking {
-                var byte: UInt8 = 0
-                _ = CPthreadShim_foreign_read(readEnd, &byte, 1)  // a C library's own read(2)
+        try withSilentPipe { readEnd in
+            let foreign = try KillableThread(name: "foreign", tick: .milliseconds(5)) { ctx in
+                try ctx.blocking {
+                    var byte: UInt8 = 0
+                    _ = CPthreadShim_foreign_read(readEnd, &byte, 1)  // a C library's own read(2)
+                }
             }
+            pause(.milliseconds(20))
+            var ended: Outcome<Void>?
+            let latency = try measure {
+                try foreign.requestStop()  // a polite stop sends no signal: the tick carries it
+                ended = try foreign.join()
+            }
+            print("foreign read: \(ended?.report?.reason.rawValue ?? "?") within one 5 ms tick (\(latency.readable))")
         }
-        pause(.milliseconds(20))
-        var ended: Outcome<Void>?
-        let latency = try measure {
-            try foreign.requestStop()  // a polite stop sends no signal: the tick carries it
-            ended = try foreign.join()
-        }
-        print("foreign read: \(ended?.report?.reason.rawValue ?? "?") within one 5 ms tick (\(latency.readable))")
     }
 }
