@@ -283,38 +283,3 @@ TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), 
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return 0;
 }
-
-// --- The thread entry's landing, for cancels ---
-
-TK_SHIM int CPthreadShim_thread_run(CPthreadShim_block *b, void (*body)(void *), void *arg) {
-    tk_region region;
-    memset(&region, 0, sizeof region);
-    region.access_head = tk_access_head();
-    region.anchor = (uintptr_t)__builtin_frame_address(0);
-    if (sigsetjmp(region.landing, 1)) {
-        __atomic_store_n(&b->async, NULL, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&b->thread_landing, NULL, __ATOMIC_SEQ_CST);
-        b->mask_depth = 0;  // the skipped frames' masks ended with them
-        b->uninterruptible_depth = 0;
-        return 1;
-    }
-    __atomic_store_n(&b->thread_landing, &region, __ATOMIC_SEQ_CST);
-    body(arg);
-    __atomic_store_n(&b->thread_landing, NULL, __ATOMIC_SEQ_CST);
-    return 0;
-}
-
-TK_SHIM void CPthreadShim_thread_exit(CPthreadShim_block *b) {
-#if defined(__x86_64__) || defined(__aarch64__)
-    tk_region *r = b->thread_landing;
-    if (r == NULL) return;
-    const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    if (!t || tk_walk_frames(t, r, fp, fp) != TK_WALK_OK) return;
-    if (tk_access_head() != r->access_head) return;
-    siglongjmp(r->landing, 1);
-#else
-    (void)b;
-#endif
-}

@@ -11,8 +11,12 @@ extension KillContext {
     /// waits for it. A cancel — or an interrupt, raise or stop, since this is an
     /// interruptible call — cancels the helper: `pthread_cancel` unwinds its C
     /// frames only, `cleanup(cleanupArgument)` releases its C resources, and
-    /// this thread throws. No Swift frame is ever unwound by it: every `defer`
-    /// above runs as for any error. Inside ``uninterruptible(_:)`` the call is
+    /// this thread throws an ordinary Swift error. No Swift frame is unwound by
+    /// `pthread_cancel` or skipped by a jump: every `defer` above runs and every
+    /// lock is released, as for any error. A cancel is sticky: the same
+    /// ``KillError`` (reason ``KillError/Reason/cancelled``) is thrown again at
+    /// every later delivery point, so the thread ends ``Outcome/cancelled(_:)``
+    /// unless its body returns first. Inside ``uninterruptible(_:)`` the call is
     /// waited for and nothing cancels it.
     ///
     /// - Important: `function` must be C code that calls no Swift (a C
@@ -31,11 +35,10 @@ extension KillContext {
     ) throws -> Int {
         // Masked: a kill in an async region must not jump out of this frame
         // and leave the helper thread unjoined.
-        let userMasked = CPthreadShim_mask_depth(core.block) > 0
-        return try withInternalMask { () throws -> Int in
+        try withInternalMask { () throws -> Int in
             try runCancellable(CPthreadShim_call(
                 state: 0, result: 0, thread: 0, function: function, argument: argument,
-                cleanup: cleanup, cleanup_argument: cleanupArgument), userMasked: userMasked)
+                cleanup: cleanup, cleanup_argument: cleanupArgument))
         }
     }
 
@@ -62,10 +65,10 @@ extension KillContext {
         }
     }
 
-    private func runCancellable(_ initial: CPthreadShim_call, userMasked: Bool) throws -> Int {
+    private func runCancellable(_ initial: CPthreadShim_call) throws -> Int {
         let interruptible = CPthreadShim_uninterruptible_depth(core.block) == 0
         if interruptible {
-            if let cancel = core.takeCancel() { try endCancelled(cancel, userMasked: userMasked) }
+            if let cancel = core.takeCancel() { try endCancelled(cancel) }
             if CPthreadShim_kill_load_acquire(core.block) != 0 { try deliver(.interruptible) }
         }
         CPthreadShim_cancel_warm_up()
@@ -79,7 +82,6 @@ extension KillContext {
         let state = UnsafeMutableRawPointer(call).assumingMemoryBound(to: UInt32.self)  // `state` is the first field
         let address = UInt(bitPattern: call)  // the waker may run on any thread until it is cleared
         if interruptible { core.setWaker { CPthreadShim_call_poke(UnsafeMutablePointer(bitPattern: address)) } }
-        // Explicit, not deferred: a cancel may leave this frame by a jump.
         func release() -> Int {
             if interruptible { core.setWaker(nil) }
             let result = call.pointee.result
@@ -99,7 +101,7 @@ extension KillContext {
                 let returned = call.pointee.state & 3 == 1
                 let result = release()
                 if returned && result >= 0 { return result }  // it finished before the cancel acted
-                if let cancel = core.takeCancel() { try endCancelled(cancel, userMasked: userMasked) }
+                if let cancel = core.takeCancel() { try endCancelled(cancel) }
                 try deliver(.interruptible)
                 throw KillError(reason: .interrupted)  // the kill was consumed meanwhile
             }
@@ -107,17 +109,11 @@ extension KillContext {
         }
     }
 
-    /// A cancel acted: end the thread now by jumping to its entry, skipping
-    /// (never unwinding) the frames between — unless one of them is foreign
-    /// code, an exclusive access is open, or the caller is masked (it may hold
-    /// a lock). Then the cancel is thrown, and again at every later delivery point.
-    private func endCancelled(_ cancel: KillError, userMasked: Bool) throws -> Never {
-        core.markCancelled(cancel, sticky: false)
-        if !userMasked {
-            Injection.refreshRanges()
-            CPthreadShim_thread_exit(core.block)
-        }
-        core.markCancelled(cancel, sticky: true)
+    /// A cancel acted: the helper's C frames are unwound and its cleanup ran.
+    /// This thread only waited for it, so it ends by throwing: every Swift
+    /// frame unwinds normally. The cancel is sticky from now on.
+    private func endCancelled(_ cancel: KillError) throws -> Never {
+        core.markCancelled(cancel)
         throw cancel
     }
 }

@@ -95,17 +95,8 @@ public final class KillableThread<Value: Sendable>: Sendable {
         // The thread is the outermost cleanup scope: what `onKill` registered
         // outside any async region runs when the body ends.
         defer { ctx.cleanups.unwind(to: 0, block: ctx.core.block) }
-        // The body runs below a landing a cancel can jump to (Cancellation.swift).
-        let box = AsyncBody { try body(ctx) }
-        let cancelled = CPthreadShim_thread_run(ctx.core.block, { arg in
-            Unmanaged<AsyncBodyBase>.fromOpaque(arg!).takeUnretainedValue().run()
-        }, Unmanaged.passUnretained(box).toOpaque())
-        if cancelled != 0 {
-            let kill = ctx.core.cancelledKill ?? KillError(reason: .cancelled)
-            return .cancelled(KillReport(kill: kill, endedAt: monotonicNanos()))
-        }
         do {
-            return .returned(try withExtendedLifetime(box) { try box.result!.get() })
+            return .returned(try body(ctx))
         } catch let kill as KillError {
             let report = KillReport(kill: kill, endedAt: monotonicNanos())
             switch kill.reason {

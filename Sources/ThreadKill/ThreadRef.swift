@@ -62,8 +62,12 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     /// the call's C frames are unwound and their cleanup runs, then the thread
     /// throws a ``KillError`` with reason ``KillError/Reason/cancelled``.
     ///
-    /// A cancel waits, pending, while the thread is anywhere else; it never
-    /// unwinds Swift frames. The first cancel wins; later ones are ignored.
+    /// The thread throws it like any error, so every Swift frame unwinds
+    /// normally (`defer`s run, locks are released); `pthread_cancel` never
+    /// touches a Swift frame and nothing jumps. Once acted, the cancel is
+    /// sticky: it is thrown again at every later delivery point, so the thread
+    /// ends ``Outcome/cancelled(_:)``. A cancel waits, pending, while the
+    /// thread is anywhere else. The first cancel wins; later ones are ignored.
     /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended,
     ///   ``ThreadKillError/Code/callingThread`` from the thread itself.
     public func cancel() throws(ThreadKillError) {

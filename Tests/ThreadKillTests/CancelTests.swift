@@ -50,16 +50,25 @@ struct CancelTests {
         }
     }
 
-    @Test("a cancel runs the C cleanup once and the Swift cleanup stack once; Swift frames are skipped, not unwound", .timeLimit(.minutes(1)))
+    @Test("a cancel runs the C cleanup once and the Swift cleanup stack once, in order, as the Swift frames unwind", .timeLimit(.minutes(1)))
     func cleanupsRunOnce() throws {
         let swiftCleanups = Atomic(0)
+        let cleanupOrder = Mutex<[String]>([])
         let cCleanups = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
         cCleanups.initialize(to: 0)
         defer { cCleanups.deallocate() }
         let cAddress = UInt(bitPattern: cCleanups)
         let thread = try startInCancellableCall("cleanups") { ctx in
-            ctx.onKill { swiftCleanups.add(1, ordering: .relaxed) }
-            try ctx.withCleanup({ swiftCleanups.add(10, ordering: .relaxed) }) {
+            ctx.onKill {
+                swiftCleanups.add(1, ordering: .relaxed)
+                cleanupOrder.withLock { $0.append("thread") }
+            }
+            defer { cleanupOrder.withLock { $0.append("body defer") } }
+            try ctx.withCleanup({
+                swiftCleanups.add(10, ordering: .relaxed)
+                cleanupOrder.withLock { $0.append("withCleanup") }
+            }) {
+                defer { cleanupOrder.withLock { $0.append("inner defer") } }
                 var micros = 3_600_000_000
                 _ = try withUnsafeMutablePointer(to: &micros) {
                     try ctx.cancellableCall(CPthreadShim_leaf_usleep, argument: $0,
@@ -76,6 +85,49 @@ struct CancelTests {
         }
         #expect(cCleanups.pointee == 1)
         #expect(swiftCleanups.load(ordering: .relaxed) == 11)
+        #expect(cleanupOrder.withLock { $0 } == ["inner defer", "withCleanup", "body defer", "thread"])
+    }
+
+    @Test("a cancel inside mutex.withLock runs every defer and leaves the mutex free; the thread still ends cancelled", .timeLimit(.minutes(1)))
+    func cancelReleasesLocksAndRunsDefers() throws {
+        let mutex = Mutex(0)
+        let deferRan = Atomic(false)
+        let afterCall = Atomic(false)
+        let thread = try startInCancellableCall("cancel-lock") { ctx in
+            defer { deferRan.store(true, ordering: .relaxed) }
+            try mutex.withLock { _ in try ctx.cancellableSleep(for: .seconds(3600)) }
+            afterCall.store(true, ordering: .relaxed)
+        }
+        eventually("the helper thread started") { taskNames().filter { $0 == "cancel-lock" }.count == 2 }
+        try thread.cancel()
+        guard case .cancelled(let report) = try thread.joinOrFail() else {
+            Issue.record("expected .cancelled")
+            return
+        }
+        #expect(report.reason == .cancelled)
+        let (deferDidRun, callReturned) = (deferRan.load(ordering: .relaxed), afterCall.load(ordering: .relaxed))
+        #expect(deferDidRun)
+        #expect(!callReturned)
+        let acquired = mutex.withLockIfAvailable { $0 += 1; return true }
+        #expect(acquired == true, "the mutex is still held after cancel()")
+    }
+
+    @Test("a cancel is sticky: a body that catches it is cancelled again at its next delivery point", .timeLimit(.minutes(1)))
+    func cancelIsSticky() throws {
+        let caught = Atomic(0)
+        let thread = try startInCancellableCall("sticky-cancel") { ctx in
+            do { try ctx.cancellableSleep(for: .seconds(3600)) } catch let kill as KillError where kill.reason == .cancelled {
+                caught.add(1, ordering: .relaxed)
+            }
+            try ctx.checkpoint()  // thrown again here
+        }
+        eventually("the helper thread started") { taskNames().filter { $0 == "sticky-cancel" }.count == 2 }
+        try thread.cancel()
+        guard case .cancelled = try thread.joinOrFail() else {
+            Issue.record("expected .cancelled")
+            return
+        }
+        #expect(caught.load(ordering: .relaxed) == 1)
     }
 
     @Test("a cancel waits, pending, while the thread is not in a cancellable call")
@@ -139,9 +191,9 @@ struct LadderTests {
             }),
             ("cpu-bound", .requestStop, { ctx in try ctx.asyncKillable { while true { _ = spin(iterations: 1000) } } }),
             ("c-call", .requestStop, { ctx in try ctx.cancellableSleep(for: .seconds(3600)) }),  // interruptible: a stop wakes it
-            ("swallower", .cancel, { ctx in
-                while true {
-                    do { try ctx.cancellableSleep(for: .seconds(3600)) } catch {}  // swallows stop and interrupt
+            ("retrier", .cancel, { ctx in
+                while true {  // retries after a stop or an interrupt; only a cancel ends it
+                    do { try ctx.cancellableSleep(for: .seconds(3600)) } catch let kill as KillError where kill.reason != .cancelled {}
                 }
             }),
             ("masked-then-free", .requestStop, { ctx in

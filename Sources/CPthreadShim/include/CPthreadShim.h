@@ -20,7 +20,7 @@ enum {
     CPthreadShim_KILL_INTERRUPT = 1u << 1,  // consumed when thrown
     CPthreadShim_KILL_RAISE = 1u << 2,      // consumed when thrown
     CPthreadShim_KILL_BUDGET = 1u << 3,     // consumed when thrown
-    CPthreadShim_KILL_CANCELLED = 1u << 4,  // sticky: a cancel that could not end the thread
+    CPthreadShim_KILL_CANCELLED = 1u << 4,  // sticky: a cancel acted (thrown again at every delivery point)
 };
 
 // Syscall numbers the Swift wrappers use (Swift does not import SYS_*).
@@ -63,7 +63,6 @@ typedef struct CPthreadShim_block {
     int32_t uninterruptible_depth;  // owner thread only: interruptible calls do not wake
     uint32_t eintr_made;    // owner's handler only: restarted syscalls turned into EINTR
     struct CPthreadShim_async_region *async;  // innermost async region, or NULL
-    struct CPthreadShim_async_region *thread_landing;  // the thread entry's landing (cancel)
     uint32_t jumps;         // owner's handler only: kills that landed in an async region
     uint32_t declines[CPthreadShim_DECLINE_COUNT];  // owner's handler only, by reason
 } CPthreadShim_block;
@@ -272,15 +271,6 @@ long CPthreadShim_leaf_poll(void *args);          // poll(2)
 
 /// The calling thread's kernel thread id.
 int CPthreadShim_gettid(void);
-
-/// Runs the thread's body below a landing that a cancel can jump to
-/// (CPthreadShim_thread_exit). Returns 0 if `body` returned, 1 if cancelled.
-int CPthreadShim_thread_run(CPthreadShim_block *b, void (*body)(void *), void *arg);
-/// Ends the thread's body at once by jumping to its entry's landing, skipping
-/// (not unwinding) every frame in between — only if each of them is the
-/// program's own code and no Swift exclusive access is open. Returns only if
-/// it refused. Call CPthreadShim_ranges_refresh first.
-void CPthreadShim_thread_exit(CPthreadShim_block *b);
 
 /// A plain blocking read through libc, for tests of foreign calls.
 long CPthreadShim_foreign_read(int fd, void *buf, size_t n);

@@ -20,7 +20,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         var budget: KillError?
         var raise: (any Error)?
         var cancel: KillError?
-        var cancelled: KillError?  // a cancel that acted but could not end the thread: sticky
+        var cancelled: KillError?  // a cancel that acted: sticky
         var droppedRaises = 0
     }
 
@@ -213,15 +213,12 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     var isCancelPending: Bool { requests.withMaskedLock { $0.cancel != nil } }
 
-    /// The cancel that acted on this thread, if any.
-    var cancelledKill: KillError? { requests.withMaskedLock { $0.cancelled } }
-
-    /// Records that `cancel` acted. If the thread could not be ended at once,
-    /// it is thrown at every later delivery point, like a stop.
-    func markCancelled(_ cancel: KillError, sticky: Bool) {
+    /// Records that `cancel` acted: from now on it is thrown at every
+    /// delivery point, like a stop.
+    func markCancelled(_ cancel: KillError) {
         requests.withMaskedLock { r in
             r.cancelled = cancel
-            if sticky { _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCELLED)) }
+            _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCELLED))
         }
     }
 

@@ -15,7 +15,8 @@ enum CancelDemo: Demo {
 
     static func run() throws {
         let worker = try KillableThread(name: "c-call") { ctx in
-            ctx.onKill { print("Swift cleanup stack: ran at the thread's entry") }
+            ctx.onKill { print("Swift cleanup stack: ran as the thread ended") }
+            defer { print("Swift defer: ran as the cancel unwound the body") }
             print("c-call: blocked in usleep(3) for an hour, inside C")
             var micros = 3_600_000_000
             _ = try withUnsafeMutablePointer(to: &micros) {
