@@ -244,12 +244,18 @@ TK_SHIM void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *
     __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
 }
 
-TK_SHIM long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2, long a3,
+TK_SHIM long CPthreadShim_syscall_cp(CPthreadShim_block *b, long nr, long a1, long a2, long a3,
                              long a4, long a5, long a6) {
+    const uint32_t *word = &b->kill;
+    // Published before the stub loads the kill word (both sequentially
+    // consistent): a sender that sets the word and then sees no region sends
+    // no signal, but then the stub sees the word.
+    int32_t outer = __atomic_exchange_n(&b->region, CPthreadShim_REGION_SYSCALL, __ATOMIC_SEQ_CST);
     sigset_t saved;
     tk_unblock(&saved);
     long r = CPthreadShim_cp_asm(word, nr, a1, a2, a3, a4, a5, a6);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    __atomic_store_n(&b->region, outer, __ATOMIC_SEQ_CST);
     // Non-restartable syscalls (poll, nanosleep...) return EINTR at the end
     // label; with a kill pending that is a cancellation, not a spurious wake.
     if (r == -EINTR && __atomic_load_n(word, __ATOMIC_ACQUIRE)) r = -ECANCELED;

@@ -23,12 +23,19 @@ extension KillContext {
         if CPthreadShim_uninterruptible_depth(block) > 0 || CPthreadShim_region_load(block) == CPthreadShim_REGION_BLOCKING {
             return try body()  // no wake-ups wanted, or already inside a region
         }
-        if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptible) }
+        if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptible()) }
         var saved = sigset_t()
         CPthreadShim_blocking_enter(block, &saved)
+        // The region is published (sequentially consistent): a stop posted
+        // before now, which saw no region and sent no signal, is seen here.
+        if CPthreadShim_kill_load_acquire(block) != 0 {
+            CPthreadShim_blocking_leave(block, &saved)
+            try deliver(.interruptible())
+            CPthreadShim_blocking_enter(block, &saved)  // nothing deliverable after all
+        }
         let result = Result { try body() }
         CPthreadShim_blocking_leave(block, &saved)
-        if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptible) }
+        if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptible()) }
         return try result.get()
     }
 }

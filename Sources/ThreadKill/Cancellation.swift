@@ -69,7 +69,7 @@ extension KillContext {
         let interruptible = CPthreadShim_uninterruptible_depth(core.block) == 0
         if interruptible {
             if let cancel = core.takeCancel() { try endCancelled(cancel) }
-            if CPthreadShim_kill_load_acquire(core.block) != 0 { try deliver(.interruptible) }
+            if CPthreadShim_kill_load_acquire(core.block) != 0 { try deliver(.interruptible()) }
         }
         CPthreadShim_cancel_warm_up()
         let call = UnsafeMutablePointer<CPthreadShim_call>.allocate(capacity: 1)
@@ -102,7 +102,7 @@ extension KillContext {
                 let result = release()
                 if returned && result >= 0 { return result }  // it finished before the cancel acted
                 if let cancel = core.takeCancel() { try endCancelled(cancel) }
-                try deliver(.interruptible)
+                try deliver(.interruptible())
                 throw KillError(reason: .interrupted)  // the kill was consumed meanwhile
             }
             _ = CPthreadShim_futex_wait(state, seen, nil)

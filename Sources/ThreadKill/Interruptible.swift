@@ -117,7 +117,7 @@ extension KillContext {
         if CPthreadShim_uninterruptible_depth(core.block) > 0 {
             return CPthreadShim_syscall_plain(nr, a1, a2, a3, a4, a5, a6)
         }
-        return CPthreadShim_syscall_cp(CPthreadShim_kill_word(core.block), nr, a1, a2, a3, a4, a5, a6)
+        return CPthreadShim_syscall_cp(core.block, nr, a1, a2, a3, a4, a5, a6)
     }
 
     /// Runs `attempt` (which returns a raw result, -errno on failure) until it
@@ -128,7 +128,7 @@ extension KillContext {
             if result >= 0 { return result }
             let err = Int32(-result)
             if err == ECANCELED && CPthreadShim_kill_load_acquire(core.block) != 0 {
-                try deliver(.interruptible)
+                try deliver(.interruptible())
                 continue  // nothing deliverable any more (consumed meanwhile): try again
             }
             if err == EINTR { continue }

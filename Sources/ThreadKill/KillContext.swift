@@ -44,14 +44,37 @@ public struct KillContext {
         if CPthreadShim_kill_load(block) != 0 { try deliver(.checkpoint) }
     }
 
-    enum Point { case checkpoint, interruptible }
+    enum Point {
+        case checkpoint
+        /// An interruptible call; `until` bounds a swallowed-kill pause.
+        case interruptible(until: Deadline = .never)
+        /// An interruptible call holding a lock: it must not pause.
+        case interruptibleLocked
+    }
 
     /// The slow path of every delivery point.
     @inline(never)
     func deliver(_ point: Point) throws {
         if CPthreadShim_uninterruptible_depth(block) > 0 { return }
-        if point == .checkpoint && CPthreadShim_mask_depth(block) > 0 { return }
+        switch point {
+        case .checkpoint: if CPthreadShim_mask_depth(block) > 0 { return }
+        case .interruptible(let deadline): pauseIfSwallowing(until: deadline)
+        case .interruptibleLocked: break
+        }
         if let kill = core.takeKill() { throw kill }
+    }
+
+    /// Before an interruptible call throws a sticky kill (a stop, a cancel)
+    /// that the body already caught and swallowed, it waits a little — 1 ms,
+    /// doubling per swallow up to 100 ms, never past the call's own deadline —
+    /// so that a catch-all loop around `sleep` or `read` does not spin at
+    /// 100 % CPU. A new kill ends the pause at once. See CooperativeStop.md.
+    func pauseIfSwallowing(until deadline: Deadline) {
+        guard let pause = core.swallowedStickyPause() else { return }
+        let nanos = min(pause, deadline.remaining ?? pause)
+        guard nanos > 0 else { return }
+        var ts = timespec(nanos: nanos)
+        _ = CPthreadShim_futex_wait(CPthreadShim_kill_word(block), CPthreadShim_kill_load_acquire(block), &ts)
     }
 
     // MARK: Masking
@@ -105,7 +128,7 @@ public struct KillContext {
         let word = CPthreadShim_kill_word(block)
         while true {
             let bits = CPthreadShim_kill_load_acquire(block)
-            if bits != 0 { try deliver(.interruptible) }
+            if bits != 0 { try deliver(.interruptible(until: deadline)) }
             let remaining = deadline.remaining
             if remaining == 0 { return }
             if var ts = remaining.map(timespec(nanos:)) {
@@ -134,10 +157,11 @@ public struct KillContext {
         then body: (inout State) throws -> R
     ) throws -> R? {
         let deadline = Deadline(after: try timeout.map { d throws(ThreadKillError) in try d.validatedNanos("wait(on:timeout:)") })
+        if CPthreadShim_uninterruptible_depth(block) == 0 { pauseIfSwallowing(until: deadline) }  // not under the monitor's lock
         core.setWaker { monitor.wakeAll() }
         defer { core.setWaker(nil) }
         return try monitor.waitLocked(until: deadline) { state throws -> R? in
-            if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptible) }
+            if CPthreadShim_kill_load_acquire(block) != 0 { try deliver(.interruptibleLocked) }
             return condition(state) ? try body(&state) : nil
         }
     }

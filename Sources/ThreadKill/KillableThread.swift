@@ -98,7 +98,8 @@ public final class KillableThread<Value: Sendable>: Sendable {
         do {
             return .returned(try body(ctx))
         } catch let kill as KillError {
-            let report = KillReport(kill: kill, endedAt: monotonicNanos())
+            ctx.core.endingKill = kill
+            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.timesThrown(kill))
             switch kill.reason {
             case .stopRequested: return .stopped(report)
             case .cancelled: return .cancelled(report)

@@ -61,10 +61,21 @@ public struct StopReport: Sendable, CustomStringConvertible {
     public let injection: InjectionStatistics
     /// Cleanups (``KillContext/onKill(_:)`` and friends) that ran during the stop.
     public let cleanupsRun: Int
+    /// Kills thrown in the thread during the stop that it caught and carried
+    /// on from (a catch-all swallowing a sticky stop counts once per throw).
+    public let killsSwallowed: Int
+    /// Whether the thread's stop callbacks (``StopToken/onStop(_:)``) were
+    /// still running when the stop returned. The ladder runs them on a
+    /// service thread so that a slow or stuck callback cannot hold it past
+    /// its grace; they go on running there.
+    public let stopCallbacksStillRunning: Bool
 
     public var description: String {
         let how = stopped ? "stopped by the \(stepThatActed?.rawValue ?? "thread itself")" : "NOT stopped"
-        return "\(how) after \(elapsed.compactDescription) (steps: \(stepsTaken.map(\.rawValue).joined(separator: " → ")); \(injection); \(cleanupsRun) cleanups ran)"
+        var notes = ["\(injection)", "\(cleanupsRun) cleanups ran"]
+        if killsSwallowed > 0 { notes.append("\(killsSwallowed) kills swallowed") }
+        if stopCallbacksStillRunning { notes.append("stop callbacks still running") }
+        return "\(how) after \(elapsed.compactDescription) (steps: \(stepsTaken.map(\.rawValue).joined(separator: " → ")); \(notes.joined(separator: "; ")))"
     }
 }
 
@@ -106,13 +117,15 @@ extension ThreadRef {
 
 extension StopLadder {
     /// Climbs the ladder on several threads at once, step by step, and returns
-    /// one report per thread (same order).
+    /// one report per thread (same order). Returns within the grace (plus
+    /// scheduling noise) whatever the threads and their stop callbacks do.
     static func climb(_ ladder: StopLadder, on cores: [ThreadCore], graceNanos: UInt64) -> [StopReport] {
         let start = monotonicNanos()
-        let before = cores.map { (InjectionStatistics(block: $0.block), $0.cleanupsRun.load(ordering: .relaxed)) }
+        let before = cores.map { (InjectionStatistics(block: $0.block), $0.cleanupsRun.load(ordering: .relaxed), $0.stickyThrows) }
         var taken: [StopLadder.Step] = []
-        var acted = [StopLadder.Step?](repeating: nil, count: cores.count)
         var ended = [UInt64?](repeating: nil, count: cores.count)
+        var endedDuring = [StopLadder.Step?](repeating: nil, count: cores.count)
+        var callbacks = [StopCallbackRunner.Completion?](repeating: nil, count: cores.count)
         func isDone(_ i: Int) -> Bool { cores[i].waitDone(until: Deadline(nanos: 0)) }
         for i in cores.indices where isDone(i) { ended[i] = start }
         var stepEnd = start
@@ -120,31 +133,64 @@ extension StopLadder {
             taken.append(step)
             for (i, core) in cores.enumerated() where ended[i] == nil {
                 switch step {
-                case .requestStop: core.stop.requestStop()
+                case .requestStop:
+                    // The thread sees the stop at once; its callbacks may take
+                    // as long as they like, elsewhere.
+                    core.stopRequested()
+                    let source = core.stop
+                    callbacks[i] = StopCallbackRunner.run { source.requestStop() }
                 case .interrupt: try? core.interrupt()
                 case .inject: core.reinject()
                 case .cancel: try? core.cancel()
                 }
             }
-            stepEnd += UInt64(Double(graceNanos) * share)
+            stepEnd = stepEnd.saturatingAdd(share.of(graceNanos))
             for (i, core) in cores.enumerated() where ended[i] == nil {
                 if core.waitDone(until: Deadline(nanos: stepEnd)) {
                     ended[i] = monotonicNanos()
-                    acted[i] = step
+                    endedDuring[i] = step
                 }
             }
         }
         let now = monotonicNanos()
         return cores.indices.map { i in
-            var injection = InjectionStatistics(block: cores[i].block)
+            let core = cores[i]
+            var injection = InjectionStatistics(block: core.block)
             injection.subtract(before[i].0)
+            let endedBy = endedDuring[i] == nil ? nil : core.endingKill
+            let throwsDuringStop = core.stickyThrows - before[i].2
+            let lastThrowEnded = endedBy.map { $0.reason == .stopRequested || $0.reason == .cancelled } ?? false
             return StopReport(
                 stopped: ended[i] != nil,
-                stepThatActed: acted[i],
+                stepThatActed: endedDuring[i].map { step(for: endedBy, endedDuring: $0, jumped: injection.jumps > 0) },
                 stepsTaken: taken,
                 elapsed: .nanoseconds((ended[i] ?? now) - start),
                 injection: injection,
-                cleanupsRun: cores[i].cleanupsRun.load(ordering: .relaxed) - before[i].1)
+                cleanupsRun: core.cleanupsRun.load(ordering: .relaxed) - before[i].1,
+                killsSwallowed: max(0, throwsDuringStop - (lastThrowEnded ? 1 : 0)),
+                stopCallbacksStillRunning: callbacks[i].map { !$0.isDone } ?? false)
         }
+    }
+
+    /// The step whose kill ended the thread. The kill's reason says which:
+    /// with a short grace, a stop request can end a thread after later steps
+    /// were taken. An interrupt that landed by a jump during the injection
+    /// step is the injection's doing (it re-signalled it into an async region).
+    private static func step(for kill: KillError?, endedDuring step: StopLadder.Step, jumped: Bool) -> StopLadder.Step {
+        switch kill?.reason {
+        case .stopRequested: return .requestStop
+        case .cancelled: return .cancel
+        case .interrupted: return step == .inject && jumped ? .inject : .interrupt
+        case .cpuBudgetExceeded, nil: return step
+        }
+    }
+}
+
+extension Double {
+    /// This share of `nanos`, saturating (shares are in 0...1, but a grace of
+    /// `.seconds(Int64.max)` times 1.0 is past `UInt64.max` as a Double).
+    func of(_ nanos: UInt64) -> UInt64 {
+        let product = Double(nanos) * self
+        return product >= 18_446_744_073_709_549_568 ? .max : UInt64(product)
     }
 }

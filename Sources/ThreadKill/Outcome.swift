@@ -36,14 +36,21 @@ public struct KillReport: Sendable, CustomStringConvertible {
     public let reason: KillError.Reason
     /// From the kill request to the end of the thread's body.
     public let latency: Duration
+    /// How many times the body caught this kill and carried on before it
+    /// ended the thread. Only sticky kills (a stop, a cancel that acted) are
+    /// thrown again after being caught; a catch-all around a delivery point
+    /// swallows one per pass.
+    public let timesSwallowed: Int
 
-    init(kill: KillError, endedAt: UInt64) {
+    init(kill: KillError, endedAt: UInt64, timesThrown: Int = 1) {
         killID = kill.id
         reason = kill.reason
         latency = .nanoseconds(endedAt > kill.requestedAt ? endedAt - kill.requestedAt : 0)
+        timesSwallowed = max(0, timesThrown - 1)
     }
 
     public var description: String {
-        "\(reason.rawValue) (kill #\(killID.rawValue)), ended after \(latency.compactDescription)"
+        "\(reason.rawValue) (kill #\(killID.rawValue)), ended after \(latency.compactDescription)" +
+            (timesSwallowed > 0 ? ", swallowed \(timesSwallowed) times first" : "")
     }
 }

@@ -35,10 +35,14 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     ///
     /// The stop is sticky and is thrown as a ``KillError`` with reason
     /// ``KillError/Reason/stopRequested`` at every delivery point the thread
-    /// reaches; ``KillContext/sleep(for:)`` and ``KillContext/wait(on:until:timeout:then:)``
-    /// return early, at once. Stop callbacks registered on the thread's
-    /// ``KillContext/stopToken`` run on the calling thread. No signal is sent:
-    /// a thread blocked in a system call is woken by ``interrupt()``.
+    /// reaches. Every interruptible call wakes for it at once, as for an
+    /// interrupt: ``KillContext/sleep(for:)``, ``KillContext/wait(on:until:timeout:then:)``,
+    /// the interruptible system calls (``KillContext/read(_:into:)`` and the
+    /// others), cancellable C calls and ``KillContext/blocking(_:)`` regions.
+    /// A signal is sent only when the thread is in one of those that needs one
+    /// (a system call, a blocking or an async region); a thread in ordinary
+    /// code sees the stop at its next delivery point. Stop callbacks registered
+    /// on the thread's ``KillContext/stopToken`` run on the calling thread.
     ///
     /// A thread may request its own stop.
     /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended.
@@ -88,6 +92,19 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     @discardableResult
     public func raise(_ error: any Error) throws(ThreadKillError) -> Bool {
         try core.raise(error)
+    }
+
+    /// Waits at most `timeout` for the thread to end; for a thread whose
+    /// ``KillableThread`` handle you do not hold (a ``TimeoutError/thread``,
+    /// an entry of ``ThreadKill/liveThreads``). The outcome is the handle's.
+    ///
+    /// - Returns: Whether the thread has ended.
+    /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative timeout,
+    ///   ``ThreadKillError/Code/callingThread`` from the thread itself.
+    public func join(timeout: Duration) throws(ThreadKillError) -> Bool {
+        let nanos = try timeout.validatedNanos("join(timeout:)")
+        if core.isCurrentThread { throw .callingThread("join(timeout:)") }
+        return core.waitDone(until: Deadline(after: nanos))
     }
 
     /// Kills delivered into the thread's async regions and declined jumps, so far.

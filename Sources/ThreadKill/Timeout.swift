@@ -4,6 +4,10 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
     public let timeout: Duration
     /// How the ladder stopped the body (or failed to: `report.stopped` is false).
     public let report: StopReport
+    /// The thread that ran the body. When `report.stopped` is false it is
+    /// still running: keep trying with ``ThreadRef/stop(grace:ladder:)``, or
+    /// wait for it with ``ThreadRef/join(timeout:)``.
+    public let thread: ThreadRef
 
     public var description: String { "timed out after \(timeout.compactDescription); \(report)" }
 }
@@ -24,6 +28,10 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
 ///   - timeout: How long the body may run.
 ///   - grace: How long the escalation ladder may take to stop it after that.
 ///   - ladder: The steps used to stop it.
+/// Returns within `timeout` + `grace` (plus scheduling noise) whatever the body
+/// and its stop callbacks do. When the ladder cannot stop the body, the error's
+/// ``TimeoutError/thread`` is the thread still running it.
+///
 /// - Throws: ``TimeoutError``; what `body` throws; ``ThreadKillError`` for a
 ///   negative duration or a thread that cannot start.
 public func withTimeout<T: Sendable>(
@@ -40,7 +48,7 @@ public func withTimeout<T: Sendable>(
         return try outcome.get()
     }
     let result = try thread.stop(grace: grace, ladder: ladder)
-    throw TimeoutError(timeout: timeout, report: result.report)
+    throw TimeoutError(timeout: timeout, report: result.report, thread: thread.ref)
 }
 
 extension Outcome {

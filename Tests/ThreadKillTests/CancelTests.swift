@@ -185,9 +185,16 @@ struct LadderTests {
         let release = Atomic(false)
         let kinds: [(String, StopLadder.Step, @Sendable (KillContext) throws -> Void)] = [
             ("cooperative", .requestStop, { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }),
-            ("blocked", .interrupt, { ctx in
+            ("blocked", .requestStop, { ctx in  // a stop wakes an interruptible syscall
                 var byte: UInt8 = 0
                 _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            }),
+            ("stop-swallower", .interrupt, { ctx in
+                while true {  // carries on after a stop; an interrupt ends it
+                    var byte: UInt8 = 0
+                    do { _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) } }
+                    catch let kill as KillError where kill.reason == .stopRequested {}
+                }
             }),
             ("cpu-bound", .requestStop, { ctx in try ctx.asyncKillable { while true { _ = spin(iterations: 1000) } } }),
             ("c-call", .requestStop, { ctx in try ctx.cancellableSleep(for: .seconds(3600)) }),  // interruptible: a stop wakes it

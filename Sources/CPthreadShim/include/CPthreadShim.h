@@ -39,6 +39,7 @@ enum {
 enum {
     CPthreadShim_REGION_NONE = 0,
     CPthreadShim_REGION_BLOCKING = 1,  // foreign blocking call: convert a restarted syscall to EINTR
+    CPthreadShim_REGION_SYSCALL = 2,   // inside CPthreadShim_syscall_cp: a signal wakes it
 };
 
 // Why the handler declined to jump out of an async region.
@@ -182,11 +183,12 @@ void CPthreadShim_blocking_enter(CPthreadShim_block *b, sigset_t *saved);
 /// Leaves the blocking region: restores the mask, then clears `region`.
 void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *saved);
 
-/// A syscall that is cancelled, race-free, when `*word` is nonzero at entry or
-/// becomes nonzero (and the signal arrives) before the kernel starts work.
-/// Returns the raw result (-errno on failure); -ECANCELED when cancelled.
-/// The signal is unblocked only for the duration of the call.
-long CPthreadShim_syscall_cp(const uint32_t *word, long nr, long a1, long a2,
+/// A syscall that is cancelled, race-free, when `b`'s kill word is nonzero at
+/// entry or becomes nonzero (and the signal arrives) before the kernel starts
+/// work. Returns the raw result (-errno on failure); -ECANCELED when cancelled.
+/// The signal is unblocked, and `region` is CPthreadShim_REGION_SYSCALL (so a
+/// sender knows a signal is wanted), only for the duration of the call.
+long CPthreadShim_syscall_cp(CPthreadShim_block *b, long nr, long a1, long a2,
                              long a3, long a4, long a5, long a6);
 /// The same syscall made plainly, with the signal left blocked: for
 /// uninterruptible regions. Returns the raw result (-errno on failure).

@@ -22,6 +22,12 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         var cancel: KillError?
         var cancelled: KillError?  // a cancel that acted: sticky
         var droppedRaises = 0
+        /// Times the pending sticky kill (a cancel that acted, else the stop)
+        /// has been thrown: every throw after the first was swallowed.
+        var stopThrows = 0
+        var cancelledThrows = 0
+        /// The kill that ended the body, once it has.
+        var endingKill: KillError?
     }
 
     let id: UInt64
@@ -159,18 +165,31 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         if !allowSelf && isCurrentThread { throw .callingThread(what) }
     }
 
-    private func stopRequested() {
+    /// What a stop request does to the thread: the sticky stop bit, a wake-up
+    /// for its sleeps and waits, and a signal if it is where only a signal
+    /// reaches it. Runs first among the stop source's callbacks, and directly
+    /// from the ladder (whose stop callbacks run elsewhere: they may block).
+    func stopRequested() {
         requests.withMaskedLock { r in
             if r.stop == nil { r.stop = KillError(reason: .stopRequested, id: .next()) }
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_STOP))
         }
         wake()
-        // A polite stop sends no signal — except into an async region, whose
-        // code has no delivery point to see it at.
-        if CPthreadShim_in_async_region(block) != 0 {
+        // A stop sends no signal to a thread in ordinary code: it sees the
+        // stop at its next delivery point. A thread in an interruptible
+        // syscall, a blocking region or an async region has none until a
+        // signal arrives. The kill bit was set (sequentially consistent) before
+        // the region is read here; each region is published before its code
+        // reads the kill bit. So either we see the region, or it sees the bit.
+        if wantsSignal {
             kick()
             Watchdog.shared.resend(to: self)
         }
+    }
+
+    /// Whether the thread is in code that only a signal wakes.
+    private var wantsSignal: Bool {
+        CPthreadShim_region_load(block) != CPthreadShim_REGION_NONE || CPthreadShim_in_async_region(block) != 0
     }
 
     func interrupt() throws(ThreadKillError) {
@@ -260,10 +279,10 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     /// Kills that a signal should still be sent for: everything but a stop,
-    /// which is cooperative and sends none.
+    /// which needs one only where the thread has no delivery point to see it.
     var hasSignalledKillPending: Bool {
         let bits = CPthreadShim_kill_load_acquire(block)
-        return bits & ~UInt32(CPthreadShim_KILL_STOP) != 0 || (bits != 0 && CPthreadShim_in_async_region(block) != 0)
+        return bits & ~UInt32(CPthreadShim_KILL_STOP) != 0 || (bits != 0 && wantsSignal)
     }
 
     var droppedRaises: Int { requests.withMaskedLock { $0.droppedRaises } }
@@ -309,10 +328,53 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
                 consume(CPthreadShim_KILL_BUDGET)
                 return kill
             }
-            if bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0 { return r.cancelled }
-            if bits & UInt32(CPthreadShim_KILL_STOP) != 0 { return r.stop }
+            if bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0, let kill = r.cancelled {
+                r.cancelledThrows += 1
+                return kill
+            }
+            if bits & UInt32(CPthreadShim_KILL_STOP) != 0, let kill = r.stop {
+                r.stopThrows += 1
+                return kill
+            }
             return nil
         }
+    }
+
+    /// How many times `kill` was thrown in this thread (sticky kills may be
+    /// thrown many times; the others once).
+    func timesThrown(_ kill: KillError) -> Int {
+        requests.withMaskedLock { r in
+            if kill == r.cancelled { return r.cancelledThrows }
+            if kill == r.stop { return r.stopThrows }
+            return 1
+        }
+    }
+
+    /// The kill that ended the thread's body, if one did. Set before the exit
+    /// gate, so it is known once ``waitDone(until:)`` returns true.
+    var endingKill: KillError? {
+        get { requests.withMaskedLock { $0.endingKill } }
+        set { requests.withMaskedLock { $0.endingKill = newValue } }
+    }
+
+    /// Throws of sticky kills so far, whatever their fate.
+    var stickyThrows: Int { requests.withMaskedLock { $0.stopThrows + $0.cancelledThrows } }
+
+    /// How long an interruptible wait should pause before throwing a sticky
+    /// kill again that the body has already swallowed: nil when nothing but
+    /// such a kill is pending, or it was not swallowed yet. Doubles per
+    /// swallow, from 1 ms to 100 ms: a catch-all around `ctx.sleep` then wakes
+    /// ten times a second instead of spinning, and any new kill still wakes it
+    /// at once (it changes the kill word the pause waits on).
+    func swallowedStickyPause() -> UInt64? {
+        let bits = CPthreadShim_kill_load_acquire(block)
+        let sticky = UInt32(CPthreadShim_KILL_STOP | CPthreadShim_KILL_CANCELLED)
+        guard bits != 0, bits & ~sticky == 0 else { return nil }
+        let swallowed = requests.withMaskedLock { r in
+            bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0 ? r.cancelledThrows : r.stopThrows
+        }
+        guard swallowed > 0 else { return nil }
+        return min(1_000_000 << UInt64(min(swallowed - 1, 20)), 100_000_000)
     }
 
     /// Installs (or clears) the closure that wakes the thread from a monitor wait.

@@ -32,6 +32,15 @@ extension Duration {
     }
 }
 
+extension UInt64 {
+    /// `self + other`, or `UInt64.max` if that overflows: deadline arithmetic
+    /// saturates (a `.seconds(Int64.max)` grace means "never", not a trap).
+    func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+}
+
 /// A deadline on the monotonic clock; `nil` nanoseconds means "never".
 struct Deadline {
     let nanos: UInt64?

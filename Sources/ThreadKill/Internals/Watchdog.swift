@@ -38,7 +38,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
 
     func resend(to core: ThreadCore) {
         lock.withLock {
-            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: monotonicNanos() + Self.resendWindow.load(ordering: .relaxed))
+            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: monotonicNanos().saturatingAdd(Self.resendWindow.load(ordering: .relaxed)))
             startIfNeeded()
             lock.broadcast()
         }
@@ -46,7 +46,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
 
     func watchBudget(of core: ThreadCore, limit: UInt64) {
         lock.withLock {
-            budgets[ObjectIdentifier(core)] = Budget(core: core, limit: limit, nextCheck: monotonicNanos() + limit)
+            budgets[ObjectIdentifier(core)] = Budget(core: core, limit: limit, nextCheck: monotonicNanos().saturatingAdd(limit))
             startIfNeeded()
             lock.broadcast()
         }
@@ -76,9 +76,10 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                     SignalSetup.recheck()  // a kill that never lands: was our handler replaced?
                 } else {
                     entry.core.kick()
-                    wakeAt = min(wakeAt, now + Self.resendInterval)
+                    wakeAt = min(wakeAt, now.saturatingAdd(Self.resendInterval))
                 }
             }
+            var budgetKilled = false
             for (key, var entry) in budgets {
                 if now < entry.nextCheck {
                     wakeAt = min(wakeAt, entry.nextCheck)
@@ -86,22 +87,26 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                 }
                 guard let used = entry.core.cpuNanos else {
                     if entry.core.lifecycle != .starting { budgets[key] = nil }
-                    else { wakeAt = min(wakeAt, now + Self.resendInterval) }
+                    else { wakeAt = min(wakeAt, now.saturatingAdd(Self.resendInterval)) }
                     continue
                 }
                 if used >= entry.limit {
                     budgets[key] = nil
                     lock.unlock()
-                    entry.core.budgetExceeded()
+                    entry.core.budgetExceeded()  // posts a resend: taken on the next pass
                     lock.lock()
+                    budgetKilled = true
                 } else {
                     // CPU time grows at most as fast as wall time: nothing can
                     // happen before the remaining budget has passed.
-                    entry.nextCheck = now + (entry.limit - used)
+                    entry.nextCheck = now.saturatingAdd(entry.limit - used)
                     budgets[key] = entry
                     wakeAt = min(wakeAt, entry.nextCheck)
                 }
             }
+            // A budget kill just added a resend that `wakeAt` does not know of
+            // (its broadcast came while this thread held no wait): go round again.
+            if budgetKilled { continue }
             lock.wait(until: Deadline(nanos: wakeAt == .max ? nil : wakeAt))
         }
     }

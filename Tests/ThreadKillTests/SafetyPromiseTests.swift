@@ -1,0 +1,260 @@
+import CPthreadShim
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connected pair of Unix stream sockets.
+private func socketPair() -> (Int32, Int32) {
+    var fds: [Int32] = [0, 0]
+    precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+    return (fds[0], fds[1])
+}
+
+/// A listening Unix socket nobody connects to.
+private func listeningSocket() -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    // Abstract namespace: no file to clean up.
+    let name = Array("\0threadkill-test-\(getpid())-\(UInt32.random(in: 0 ... .max))".utf8)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, byte) in name.enumerated() { raw[i] = byte }
+    }
+    let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    precondition(bound == 0 && listen(fd, 1) == 0)
+    return fd
+}
+
+/// Waits until the thread named `name` is blocked in system call `nr`.
+private func waitUntilBlocked(_ tid: borrowing Atomic<Int32>, in nr: Int) {
+    eventually("the thread published its tid") { tid.load(ordering: .acquiring) != 0 }
+    waitUntilInSyscall(tid: tid.load(ordering: .acquiring), nr)
+}
+
+@Suite("Safety promises: stops that act and end on time")
+struct SafetyPromiseTests {
+    @Test("a stop request wakes every interruptible call at once: read, recv, accept, poll, waitpid, blocking regions",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
+    func stopWakesInterruptibleCalls() throws {
+        let pipe = Pipe()
+        let (socket, _) = socketPair()
+        let listener = listeningSocket()
+        var child: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("3600"), nil]
+        defer { argv.forEach { free($0) } }
+        try #require(posix_spawn(&child, "/bin/sleep", nil, nil, argv, environ) == 0)
+        defer {
+            kill(child, SIGKILL)
+            var status: Int32 = 0
+            waitpid(child, &status, 0)
+        }
+        let childPid = child
+        let calls: [(String, Int, @Sendable (KillContext) throws -> Void)] = [
+            ("read", Int(SYS_read), { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            }),
+            ("recv", Int(SYS_recvfrom), { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.recv(socket, into: $0) }
+            }),
+            ("accept", Int(SYS_accept4), { ctx in _ = try ctx.accept(listener) }),
+            ("poll", Int(SYS_ppoll), { ctx in
+                var fds = [pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0)]
+                _ = try ctx.poll(&fds)
+            }),
+            ("waitpid", Int(SYS_wait4), { ctx in _ = try ctx.waitpid(childPid) }),
+            ("blocking", Int(SYS_read), { ctx in
+                var byte: UInt8 = 0
+                _ = try ctx.blocking { CPthreadShim_foreign_read(pipe.read, &byte, 1) }
+            }),
+        ]
+        for (name, nr, call) in calls {
+            let tid = Atomic<Int32>(0)
+            let thread = try KillableThread(name: name) { ctx in
+                tid.store(CPthreadShim_gettid(), ordering: .releasing)
+                try call(ctx)
+            }
+            waitUntilBlocked(tid, in: nr)
+            try thread.requestStop()
+            let outcome = try #require(try thread.join(timeout: hangBound), "\(name): a stop request did not wake it")
+            guard case .stopped = outcome else {
+                Issue.record("\(name): expected .stopped, got \(outcome)")
+                continue
+            }
+        }
+    }
+
+    @Test("withTimeout of a body blocked in an interruptible call ends at the stop request, not a later step",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
+    func timeoutStopsBlockedReadAtFirstStep() throws {
+        let pipe = Pipe()
+        do {
+            try withTimeout(.milliseconds(30), grace: .seconds(20)) { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            }
+            Issue.record("expected a timeout")
+        } catch let timeout as TimeoutError {
+            #expect(timeout.report.stopped, "\(timeout)")
+            #expect(timeout.report.stepThatActed == .requestStop, "\(timeout)")
+            #expect(timeout.report.stepsTaken == [.requestStop], "\(timeout)")
+        }
+    }
+
+    @Test("a stop callback that blocks cannot hold stop(grace:) or withTimeout past the grace; the report says it is still running",
+          .timeLimit(.minutes(1)))
+    func stuckStopCallbackDoesNotHoldTheLadder() throws {
+        // Registrations are kept outside the threads: dropping one waits for
+        // its running callback (C++ stop_callback semantics), as documented.
+        let registrations = Mutex<[StopCallback]>([])
+        let release = Latch()
+        let registered = Latch()
+        let thread = try KillableThread(name: "stuck-cb") { ctx in
+            registrations.withLock { $0.append(ctx.stopToken.onStop { release.wait() }) }
+            registered.open()
+            while true { try ctx.sleep(for: .seconds(3600)) }
+        }
+        registered.wait()
+        let started = ContinuousClock.now
+        let result = try thread.stop(grace: .milliseconds(200))
+        let elapsed = ContinuousClock.now - started
+        release.open()
+        #expect(elapsed < .seconds(10), "stop(grace: 200 ms) took \(elapsed)")
+        #expect(result.report.stopped, "\(result.report)")
+        #expect(result.report.stepThatActed == .requestStop, "\(result.report)")
+        #expect(result.report.stopCallbacksStillRunning, "\(result.report)")
+
+        let releaseTimeout = Latch()
+        let timeoutStarted = ContinuousClock.now
+        do {
+            try withTimeout(.milliseconds(500), grace: .milliseconds(200)) { ctx in  // long enough to register first
+                registrations.withLock { $0.append(ctx.stopToken.onStop { releaseTimeout.wait() }) }
+                while true { try ctx.sleep(for: .seconds(3600)) }
+            }
+            Issue.record("expected a timeout")
+        } catch let timeout as TimeoutError {
+            #expect(timeout.report.stopCallbacksStillRunning, "\(timeout)")
+        }
+        let timeoutElapsed = ContinuousClock.now - timeoutStarted
+        releaseTimeout.open()
+        registrations.withLock { $0.removeAll() }
+        #expect(timeoutElapsed < .seconds(10), "withTimeout took \(timeoutElapsed)")
+    }
+
+    @Test("the exit policy and shutdown(grace:) end on time although a stop callback never returns", .timeLimit(.minutes(1)))
+    func stuckStopCallbackAtExit() throws {
+        for mode in ["exit", "shutdown"] {
+            let started = ContinuousClock.now
+            let (status, output) = try runFixture(["stuck-callback", mode])
+            let elapsed = ContinuousClock.now - started
+            #expect(status & 0x7f == 0 && (status >> 8) & 0xff == 0, "\(mode): status \(status)")
+            #expect(elapsed < .seconds(20), "\(mode): took \(elapsed)")
+            #expect(output == (mode == "exit" ? "ready\n" : "ready\ntrue true\n"), "\(mode): \(output)")
+        }
+    }
+
+    @Test("CPU-budget kills are resent until they land: 20 threads in a C-library loop all end",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
+    func budgetKillsAreResent() throws {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 14, alignment: 64)
+        memset(buffer, 0, 1 << 14)
+        defer { buffer.deallocate() }
+        let address = UInt(bitPattern: buffer)
+        let threads = try (0..<20).map { _ in
+            try KillableThread(name: "budget", cpuBudget: .milliseconds(50)) { ctx in
+                try ctx.asyncKillable {
+                    // Nearly all of the time inside libc, where a jump is declined.
+                    while true { _ = memchr(UnsafeRawPointer(bitPattern: address)!, 1, 1 << 14) }
+                }
+            }
+        }
+        var stillRunning = 0
+        for thread in threads {
+            guard let outcome = try thread.join(timeout: .seconds(20)) else {
+                stillRunning += 1
+                try thread.interrupt()
+                _ = try thread.joinOrFail()
+                continue
+            }
+            #expect(outcome.report?.reason == .cpuBudgetExceeded, "\(outcome)")
+        }
+        #expect(stillRunning == 0, "\(stillRunning) of 20 threads outlived their budget by 20 s")
+    }
+
+    @Test("a catch-all around ctx.sleep no longer spins after a stop: the swallowed re-throws pause, and are counted",
+          .timeLimit(.minutes(1)))
+    func swallowedStopDoesNotSpin() throws {
+        let quit = Atomic(false)
+        let thread = try KillableThread(name: "swallower") { ctx in
+            while !quit.load(ordering: .acquiring) {
+                do { try ctx.sleep(for: .seconds(3600)) } catch {}  // swallows every kill
+            }
+        }
+        eventually("started") { thread.state == .running }
+        let cpuBefore = try #require(thread.core.cpuNanos)
+        let result = try thread.stop(grace: .milliseconds(500), ladder: StopLadder([.requestStop]))
+        let cpuUsed = try #require(thread.core.cpuNanos) - cpuBefore
+        quit.store(true, ordering: .releasing)
+        try thread.interrupt()  // wakes the pause at once
+        _ = try thread.joinOrFail()
+        #expect(!result.report.stopped)
+        #expect(cpuUsed < 100_000_000, "the swallowing thread used \(cpuUsed / 1_000_000) ms of CPU in a 500 ms stop")
+        #expect(result.report.killsSwallowed >= 1 && result.report.killsSwallowed < 100, "\(result.report)")
+    }
+
+    @Test("a kill report says how many times the kill was swallowed before it ended the thread")
+    func reportCountsSwallowedKills() throws {
+        let go = Latch()
+        let thread = try KillableThread(name: "swallow3") { ctx in
+            go.wait()  // not a delivery point
+            for _ in 0..<3 { do { try ctx.checkpoint() } catch {} }
+            try ctx.checkpoint()
+        }
+        try thread.requestStop()
+        go.open()
+        guard case .stopped(let report) = try thread.joinOrFail() else {
+            Issue.record("expected .stopped")
+            return
+        }
+        #expect(report.timesSwallowed == 3, "\(report)")
+    }
+
+    @Test("withTimeout that cannot stop its body hands back the thread still running it", .timeLimit(.minutes(1)))
+    func timeoutHandsBackTheThread() throws {
+        let quit = Atomic(false)
+        do {
+            try withTimeout(.milliseconds(10), grace: .milliseconds(100)) { ctx in
+                while !quit.load(ordering: .acquiring) { do { try ctx.checkpoint() } catch {} }
+            }
+            Issue.record("expected a timeout")
+        } catch let timeout as TimeoutError {
+            #expect(!timeout.report.stopped)
+            #expect(try timeout.thread.join(timeout: .zero) == false)
+            #expect(timeout.thread.state != .finished)
+            quit.store(true, ordering: .releasing)
+            #expect(try timeout.thread.join(timeout: hangBound) == true)
+        }
+    }
+
+    @Test("stop(grace: .zero) names the step whose kill ended the thread")
+    func zeroGraceNamesTheRightStep() throws {
+        for _ in 0..<20 {
+            let thread = try KillableThread(name: "zero-grace") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
+            let result = try thread.stop(grace: .zero)
+            let outcome = try thread.joinOrFail()
+            guard result.report.stopped, let reason = outcome.report?.reason else { continue }
+            let expected: StopLadder.Step = reason == .stopRequested ? .requestStop : .interrupt
+            #expect(result.report.stepThatActed == expected, "\(result.report) / \(outcome)")
+        }
+    }
+}
