@@ -18,6 +18,14 @@ static _Thread_local CPthreadShim_block *tk_self __attribute__((tls_model("initi
 static int tk_signo;  // written once under the Swift install lock, before any kill
 static pthread_t tk_main_thread;
 static int tk_main_known;
+static uint32_t tk_fork_generation;           // atomic; bumped in every forked child
+static CPthreadShim_block *tk_fork_survivor;  // the block of the thread that forked, in the child
+
+// Runs in a forked child, on its only thread: the one that called fork().
+static void tk_atfork_child(void) {
+    __atomic_store_n(&tk_fork_survivor, tk_self, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&tk_fork_generation, 1, __ATOMIC_RELEASE);
+}
 
 // Runs on the main thread when the program starts (or on whichever thread
 // dlopens us, which then is not recorded as main).
@@ -26,6 +34,15 @@ __attribute__((constructor)) static void tk_record_main(void) {
         tk_main_thread = pthread_self();
         tk_main_known = 1;
     }
+    pthread_atfork(NULL, NULL, tk_atfork_child);  // first: Swift's child handlers read it
+}
+
+TK_SHIM uint32_t CPthreadShim_fork_generation(void) {
+    return __atomic_load_n(&tk_fork_generation, __ATOMIC_ACQUIRE);
+}
+
+TK_SHIM CPthreadShim_block *CPthreadShim_fork_survivor(void) {
+    return __atomic_load_n(&tk_fork_survivor, __ATOMIC_RELAXED);
 }
 
 TK_SHIM pthread_t CPthreadShim_main_thread(int *known) {

@@ -65,6 +65,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         }
         _ = try SignalSetup.ensureInstalled()
         ThreadKill.installExitHook()
+        ForkSafety.install()
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()
         let start = StartBox(core: core) {
@@ -155,6 +156,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
 
     private func join(until deadline: Deadline) throws(ThreadKillError) -> Outcome<Value>? {
         if core.isCurrentThread { throw .callingThread("join()") }
+        if !core.existsHere { throw .notInThisProcess("join()") }
         guard core.waitDone(until: deadline) else { return nil }
         reaped.withMaskedLock { reaped in
             if !reaped {

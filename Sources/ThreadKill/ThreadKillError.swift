@@ -41,6 +41,9 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
         case injectionUnavailable
         /// A system call failed with the attached `errno`.
         case systemCall(String)
+        /// The thread belongs to the process this one was forked from: in a
+        /// forked child only the thread that called `fork()` exists.
+        case notInThisProcess
     }
 
     /// What went wrong.
@@ -71,6 +74,9 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
     }
     static func invalidDuration(_ what: String, _ duration: Duration) -> ThreadKillError {
         ThreadKillError(.invalidDuration, "\(what): duration must not be negative, got \(duration)")
+    }
+    static func notInThisProcess(_ what: String) -> ThreadKillError {
+        ThreadKillError(.notInThisProcess, "\(what): the thread does not exist in this process, which was forked from the one that started it (only the thread that called fork() exists in a child)")
     }
     static func system(_ call: String, _ err: Int32) -> ThreadKillError {
         ThreadKillError(.systemCall(call), errno: err, "\(call) failed")

@@ -104,6 +104,7 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     public func join(timeout: Duration) throws(ThreadKillError) -> Bool {
         let nanos = try timeout.validatedNanos("join(timeout:)")
         if core.isCurrentThread { throw .callingThread("join(timeout:)") }
+        if !core.existsHere { throw .notInThisProcess("join(timeout:)") }
         return core.waitDone(until: Deadline(after: nanos))
     }
 

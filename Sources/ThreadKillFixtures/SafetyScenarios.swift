@@ -29,3 +29,42 @@ func stuckCallbackScenario(_ mode: String) throws {
     }
     _ = worker  // returning from main: the atexit hook applies the exit policy
 }
+
+/// `fork`: a live killable thread, then `fork()`. The child reports what it
+/// sees (one line each), starts and kills threads of its own (the watchdog
+/// must come back for a CPU budget), and exits through the exit policy; the
+/// parent prints how long the child took to exit.
+func forkScenario() throws {
+    ThreadKill.exitPolicy = ExitPolicy(waitForNonDaemon: .seconds(10), stopGrace: .seconds(2))
+    let parentThread = try KillableThread(name: "parent-only") { ctx in
+        while true { try ctx.sleep(for: .seconds(3600)) }
+    }
+    // Use the watchdog in the parent first, so its thread exists at the fork.
+    let budgeted = try KillableThread(name: "budget", cpuBudget: .milliseconds(5)) { ctx in
+        while true { try ctx.checkpoint() }
+    }
+    _ = try budgeted.join()
+    let started = monotonicMillis()
+    let pid = fork()
+    if pid == 0 {
+        say("live threads: \(ThreadKill.liveThreads.count)")
+        do { try parentThread.interrupt(); say("interrupt: succeeded") } catch { say("interrupt: \(error.code)") }
+        do { _ = try parentThread.join(timeout: .zero); say("join: returned") } catch { say("join: \(error.code)") }
+        let own = try KillableThread(name: "child-budget", cpuBudget: .milliseconds(5)) { ctx in
+            while true { try ctx.checkpoint() }
+        }
+        say("child thread: \(try own.join(timeout: .seconds(20)).map { "\($0.report?.reason.rawValue ?? "?")" } ?? "still running")")
+        exit(0)  // the exit policy: must not wait for the parent's thread
+    }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    let elapsed = monotonicMillis() - started
+    say("child exited \(status == 0 ? "cleanly" : "with status \(status)") \(elapsed < 5_000 ? "promptly" : "after \(elapsed) ms")")
+    _ = try parentThread.stop(grace: .seconds(5))
+}
+
+private func monotonicMillis() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}

@@ -246,7 +246,9 @@ func signalChoiceScenario(_ mode: String) {
     }
 }
 
-if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stuck-callback" {
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "fork" {
+    try forkScenario()
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stuck-callback" {
     try stuckCallbackScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choice" {
     signalChoiceScenario(CommandLine.arguments[2])

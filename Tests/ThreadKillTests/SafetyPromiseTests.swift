@@ -257,4 +257,21 @@ struct SafetyPromiseTests {
             #expect(result.report.stepThatActed == expected, "\(result.report) / \(outcome)")
         }
     }
+
+    @Test("in a forked child only the forking thread exists: others are not listed, kills and joins refuse, the watchdog restarts, exit is prompt",
+          .timeLimit(.minutes(1)))
+    func forkedChild() throws {
+        // In a child process of its own: fork() in this multithreaded test
+        // runner could copy a lock some other test holds.
+        let (status, output) = try runFixture(["fork"])
+        #expect(status == 0)
+        #expect(output == """
+            live threads: 0
+            interrupt: notInThisProcess
+            join: notInThisProcess
+            child thread: CPU budget exceeded
+            child exited cleanly promptly
+
+            """)
+    }
 }

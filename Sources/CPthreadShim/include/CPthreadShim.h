@@ -145,6 +145,13 @@ int CPthreadShim_pthread_setname_np(const char *name);
 /// The calling thread's stack size in bytes (pthread_getattr_np), or 0.
 size_t CPthreadShim_current_stack_size(void);
 
+/// How many times this process is removed from the one that loaded the shim
+/// by fork(): 0 in the original process, bumped in every forked child.
+uint32_t CPthreadShim_fork_generation(void);
+/// In a forked child, the block of the thread that called fork() (the only
+/// thread that exists there), or NULL if it is not a killable thread.
+CPthreadShim_block *CPthreadShim_fork_survivor(void);
+
 /// Whether `t` is the process's main thread (recorded at load time).
 int CPthreadShim_is_main_thread(pthread_t t);
 /// The main thread recorded at load time; `*known` says whether there is one.

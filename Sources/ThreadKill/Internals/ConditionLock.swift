@@ -39,6 +39,20 @@ final class ConditionLock: @unchecked Sendable {
     }
     func broadcast() { pthread_cond_broadcast(cond) }
 
+    /// In a forked child, by the thread that locked it before the fork: the
+    /// condition variable may count waiters that do not exist here (glibc's
+    /// broadcast or destroy could then wait for them for ever), so it is made anew.
+    func unlockAfterFork() {
+        // Not pthread_cond_destroy: it waits for those waiters too.
+        cond.initialize(to: pthread_cond_t())
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+        unlock()
+    }
+
     func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         lock()
         defer { unlock() }

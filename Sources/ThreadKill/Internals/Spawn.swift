@@ -39,8 +39,12 @@ enum Spawner {
         var started = false
     }
 
-    private static let lock = ConditionLock()
+    static let lock = ConditionLock()
     private nonisolated(unsafe) static var state = State()
+
+    /// In a forked child, with `lock` held since before the fork: the
+    /// spawner thread did not come along; the next spawn starts one.
+    static func resetAfterFork() { state = State() }
 
     /// Spawns `plan` on the spawner thread (starting it on first use) and
     /// returns the child's pid.

@@ -16,8 +16,12 @@ enum StopCallbackRunner {
         var idle = 0
     }
 
-    private static let lock = ConditionLock()
+    static let lock = ConditionLock()
     private nonisolated(unsafe) static var state = State()
+
+    /// In a forked child, with `lock` held since before the fork: no runner
+    /// thread came along. Queued requests belonged to threads left behind.
+    static func resetAfterFork() { state = State() }
 
     /// Starts `work` on a runner thread and returns a flag that turns true
     /// when it has returned. If no runner can be started, runs it here.

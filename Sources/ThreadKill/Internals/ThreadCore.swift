@@ -36,6 +36,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     let createdAt: UInt64
     let block: UnsafeMutablePointer<CPthreadShim_block>
     let stop: StopSource
+    /// The fork generation the thread was started in (see ``existsHere``).
+    private let forkGeneration = CPthreadShim_fork_generation()
 
     /// `[in-flight senders: 32 | lifecycle: 32]`. A sender takes a reference
     /// with one CAS that also checks the thread is running; the thread's exit
@@ -86,6 +88,13 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     var isCurrentThread: Bool { CPthreadShim_thread_block() == block }
+
+    /// Whether the thread exists in this process. In a child forked from the
+    /// process that started it, only the thread that called fork() does: every
+    /// other is a copy of its memory with no thread behind it.
+    var existsHere: Bool {
+        forkGeneration == CPthreadShim_fork_generation() || block == CPthreadShim_fork_survivor()
+    }
 
     /// Runs on the new thread: binds the block, runs `body`, passes the exit gate.
     func threadMain(_ body: () -> Void) {
@@ -146,6 +155,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// Runs `body` with the thread's `pthread_t` while holding a reference that
     /// keeps the thread from exiting. Returns nil if the thread is not running.
     func withRunningThread<R>(_ body: (pthread_t) -> R) -> R? {
+        guard existsHere else { return nil }
         var w = word.load(ordering: .acquiring)
         while true {
             guard w & 0xffff_ffff == Lifecycle.running.rawValue else { return nil }
@@ -161,6 +171,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     /// Refuses targets that a kill may not reach.
     func checkTarget(_ what: String, allowSelf: Bool = false) throws(ThreadKillError) {
+        if !existsHere { throw .notInThisProcess(what) }
         if lifecycle == .exiting || lifecycle == .finished { throw .alreadyFinished(what) }
         if !allowSelf && isCurrentThread { throw .callingThread(what) }
     }

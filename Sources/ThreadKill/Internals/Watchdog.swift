@@ -31,10 +31,10 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
         var nextCheck: UInt64
     }
 
-    private let lock = ConditionLock()
+    let lock = ConditionLock()
     private var resends: [ObjectIdentifier: Resend] = [:]
     private var budgets: [ObjectIdentifier: Budget] = [:]
-    private var started = false
+    private var started = false  // false again in a forked child (its thread did not come along)
 
     func resend(to core: ThreadCore) {
         lock.withLock {
@@ -62,13 +62,21 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
         }
     }
 
+    /// In a forked child, with `lock` held since before the fork: no watchdog
+    /// thread exists here; the next request starts one.
+    func resetAfterFork() {
+        started = false
+        resends = resends.filter { $0.value.core.existsHere }
+        budgets = budgets.filter { $0.value.core.existsHere }
+    }
+
     private func run() {
         lock.lock()
         while true {
             let now = monotonicNanos()
             var wakeAt = UInt64.max
             for (key, entry) in resends {
-                if !entry.core.hasSignalledKillPending || entry.core.lifecycle != .running {
+                if !entry.core.hasSignalledKillPending || entry.core.lifecycle != .running || !entry.core.existsHere {
                     resends[key] = nil
                 } else if now >= entry.giveUpAt {
                     resends[key] = nil
