@@ -80,6 +80,7 @@ enum Bodies {
         case .maskedMutex: return try maskedMutex(ctx, env)
         case .asyncAllocation: return try asyncAllocation(ctx, env)
         case .foreignRead: return try foreignRead(ctx, env)
+        case .cancellableRead: return try drain(env) { try ctx.cancellableRead(env.fd, into: $0) }
         }
     }
 

@@ -9,6 +9,8 @@ public enum KillOutcome: String, CaseIterable, Sendable, Hashable, Comparable {
     case killed
     /// `Outcome.threw` with exactly the error that was raised.
     case raised
+    /// `Outcome.cancelled` with reason `cancelled`: the cancellable call was cancelled and the body unwound.
+    case cancelled
     /// `Outcome.returned`: the body ended by itself before the kill took effect.
     case returned
     /// The request was refused with `alreadyFinished`: the thread had ended.
@@ -27,7 +29,7 @@ public enum KillOutcome: String, CaseIterable, Sendable, Hashable, Comparable {
     /// Whether the kill took effect (the latency of these is recorded).
     public var tookEffect: Bool {
         switch self {
-        case .stopped, .killed, .raised, .terminated: return true
+        case .stopped, .killed, .raised, .cancelled, .terminated: return true
         case .returned, .refused, .finished, .undocumented: return false
         }
     }

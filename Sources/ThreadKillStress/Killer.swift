@@ -22,6 +22,8 @@ enum Killer {
             case .raise:
                 // One raise per thread: a drop would mean someone else raised first.
                 if !(try target.raise(error)) { return .undocumented }
+            case .cancel:
+                try target.cancel()
             case .process:
                 preconditionFailure("the process method has its own operation, not a thread killer")
             }
@@ -43,6 +45,8 @@ enum Killer {
             return (.killed, nil)
         case (.raise, .threw(let error)) where (error as? StressRaised) == raised:
             return (.raised, nil)
+        case (.cancel, .cancelled(let report)) where report.reason == .cancelled:
+            return (.cancelled, nil)
         default:
             return (.undocumented, "\(method.rawValue) ended the thread as \(outcome)")
         }

@@ -14,6 +14,8 @@ public enum StressMethod: String, CaseIterable, Sendable, Hashable, Comparable {
     case async
     /// ``ThreadKill/IsolatedProcess/terminate(grace:)`` on a short job in a child process.
     case process
+    /// ``ThreadKill/ThreadRef/cancel()`` aimed at a thread in a cancellable C call.
+    case cancel
 
     /// What a method needs of its target.
     enum Target {
@@ -23,6 +25,8 @@ public enum StressMethod: String, CaseIterable, Sendable, Hashable, Comparable {
         case asyncRegion
         /// No thread: a child process.
         case childProcess
+        /// A body that blocks in a cancellable C call.
+        case cancellableCall
     }
 
     var needs: Target {
@@ -30,6 +34,7 @@ public enum StressMethod: String, CaseIterable, Sendable, Hashable, Comparable {
         case .stop, .interrupt, .raise: return .anyBody
         case .async: return .asyncRegion
         case .process: return .childProcess
+        case .cancel: return .cancellableCall
         }
     }
 

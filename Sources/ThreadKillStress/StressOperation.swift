@@ -42,11 +42,13 @@ public enum BodyKind: String, CaseIterable, Sendable, Hashable {
     case asyncAllocation
     /// A foreign C `read` blocked on a pipe inside `ctx.blocking`.
     case foreignRead
+    /// `ctx.cancellableRead` blocked on a pipe: C `read` on a cancellable helper thread.
+    case cancellableRead
 
     /// Bodies that sit in a blocking call until released or killed.
     var blocks: Bool {
         switch self {
-        case .pipeRead, .socketRecv, .socketAccept, .foreignRead: return true
+        case .pipeRead, .socketRecv, .socketAccept, .foreignRead, .cancellableRead: return true
         case .cooperative, .maskedMutex, .asyncAllocation: return false
         }
     }
@@ -55,7 +57,7 @@ public enum BodyKind: String, CaseIterable, Sendable, Hashable {
     var phases: [Phase] {
         switch self {
         case .cooperative: return [.started, .exiting]
-        case .pipeRead, .socketRecv, .socketAccept, .foreignRead: return [.started, .blocked, .exiting]
+        case .pipeRead, .socketRecv, .socketAccept, .foreignRead, .cancellableRead: return [.started, .blocked, .exiting]
         case .maskedMutex: return [.started, .inMask, .maskEnding, .exiting]
         case .asyncAllocation: return [.started, .inAsyncRegion, .exiting]
         }

@@ -51,8 +51,6 @@ enum ThreadOperation {
         let raised = StressRaised(worker: worker, operation: operation.index)
         let requestedAt = ContinuousClock.now
         let refusal = Killer.fire(operation.method, at: thread.ref, raising: raised)
-        // A stop sends no signal: a body blocked in the kernel sees it once released.
-        if operation.method == .stop { try? resources.release() }
         let joined: Outcome<UInt64>?
         do {
             joined = try thread.join(timeout: joinBound)
