@@ -23,15 +23,19 @@ import Glibc
 ///
 /// The child:
 /// - is spawned with `posix_spawn` (safe in a multithreaded parent) from one
-///   long-lived internal thread, and dies with this process (`PR_SET_PDEATHSIG`);
-/// - leads its own process group, so ``terminate(grace:)`` and ``kill()`` reach
-///   everything it started; whatever is left of the group when the child ends
-///   is killed with `SIGKILL`;
-/// - inherits no file descriptors beyond its standard streams and its two pipes;
+///   long-lived internal thread, in a process group of its own;
+/// - is a small supervisor (a child subreaper) that forks the job and stays
+///   behind, so ``terminate(grace:)`` and ``kill()`` reach everything the job
+///   started, including descendants that left its process group or session;
+///   nothing the job started outlives it, and all of it dies when this process
+///   dies, even by `SIGKILL` (see Docs/IsolatedProcess.md);
+/// - inherits no file descriptors beyond its standard streams, its two pipes
+///   and its control socket;
 /// - is signalled and waited for through a pidfd, so a recycled pid is never hit,
 ///   and is always reaped: no zombies.
 ///
-/// Dropping the last reference to a running process kills its group and reaps it.
+/// Dropping the last reference to a running process kills the job and
+/// everything it started, and reaps the child.
 ///
 /// - Important: Do not reap children with `waitpid(-1, ...)` or ignore `SIGCHLD`
 ///   elsewhere in the program: that steals the exit status this type waits for.
@@ -41,11 +45,13 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
 
     /// The name of the job this process runs.
     public let job: String
-    /// The child's process id; also its process-group id.
+    /// The child's process id (the supervisor's; the job is its child); also
+    /// its process-group id.
     public let processIdentifier: pid_t
 
     private let child: ChildProcess
     private let lock = ConditionLock()
+    private var link: SupervisorLink
     private var pumping = false
     private var reaped = false
     private var ending: Result<ProcessResult<Output>, ThreadKillError>?
@@ -59,16 +65,17 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         var bytes: [UInt8] = []
     }
 
-    private init(job: String, child: ChildProcess, streams: [Stream]) {
+    private init(job: String, child: ChildProcess, link: SupervisorLink, streams: [Stream]) {
         self.job = job
         self.processIdentifier = child.pid
         self.child = child
+        self.link = link
         self.streams = streams
     }
 
     deinit {
         if ending == nil {
-            if !reaped { child.signalGroup(SIGKILL) }
+            if !reaped { stopLocked(SIGKILL) }
             _ = try? wait(until: .never)
         }
     }
@@ -161,6 +168,11 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             plan.descriptors.append((reply.write, WorkerEnvironment.replyFD))
             streams.append(Stream(role: .reply, fd: reply.read))
 
+            let control = try Pipes.socketPair()
+            parentFDs.append(control.parent)
+            childFDs.append(control.child)
+            plan.descriptors.append((control.child, WorkerEnvironment.controlFD))
+
             for (mode, target, role) in [(standardOutput, Int32(1), Role.standardOutput), (standardError, 2, .standardError)] {
                 switch mode {
                 case .inherit: break
@@ -175,17 +187,18 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             }
 
             let pid = try Spawner.spawn(plan)
+            var link = SupervisorLink(fd: control.parent)
             let child: ChildProcess
             do throws(ThreadKillError) {
                 child = try ChildProcess(pid: pid)
             } catch {
                 // Unreaped, so the pid is still this child's.
-                _ = Glibc.kill(pid, SIGKILL)
+                if !link.request(SIGKILL) { _ = Glibc.kill(pid, SIGKILL) }
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 throw error
             }
-            return IsolatedProcess(job: job.name, child: child, streams: streams)
+            return IsolatedProcess(job: job.name, child: child, link: link, streams: streams)
         } catch {
             parentFDs.forEach { close($0) }
             throw error
@@ -243,8 +256,13 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         try wait(until: Deadline(after: timeout.validatedNanos("IsolatedProcess.wait(timeout:)")))
     }
 
-    /// Stops the process: `SIGTERM` to its process group, up to `grace` for it
-    /// to end, then `SIGKILL` to the group; then reaps it.
+    /// Stops the process: `SIGTERM` to the job and every process it started,
+    /// up to `grace` for the job to end, then `SIGKILL` to all of them; then
+    /// reaps the child.
+    ///
+    /// When the job ends, whatever it started that is still running is
+    /// killed with `SIGKILL` before the result is returned, whether it left
+    /// the job's process group or not.
     ///
     /// A process that has already ended is not signalled; its result is returned.
     /// - Parameter grace: How long the job may take to end after `SIGTERM`; zero
@@ -253,38 +271,45 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Throws: As ``wait()``, and ``ThreadKillError/Code/invalidDuration`` for
     ///   a negative grace.
     ///
-    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
-    /// group) and `waitid`.
+    /// The signals are sent by the child's supervisor, which finds the job's
+    /// descendants by walking `/proc`; the parent asks it over a socket, and
+    /// signals the child directly (`pidfd_send_signal`, `kill` to the group)
+    /// only before the supervisor has started. The wait is `waitid`.
     @discardableResult
     public func terminate(grace: Duration) throws(ThreadKillError) -> ProcessResult<Output> {
         let graceNanos = try grace.validatedNanos("IsolatedProcess.terminate(grace:)")
-        signalGroup(SIGTERM)
+        stop(SIGTERM)
         if let result = try wait(until: Deadline(after: graceNanos)) { return result }
-        signalGroup(SIGKILL)
+        stop(SIGKILL)
         return try wait()
     }
 
-    /// Kills the process group with `SIGKILL` at once, then reaps the child.
+    /// Kills the job and every process it started with `SIGKILL` at once,
+    /// then reaps the child.
     ///
     /// - Returns: How the job ended (``ProcessOutcome/signaled(_:)`` with
     ///   `SIGKILL` unless it had already ended).
     /// - Throws: As ``wait()``.
     ///
-    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
-    /// group) and `waitid`.
+    /// As for ``terminate(grace:)``, the supervisor sends the signals.
     @discardableResult
     public func kill() throws(ThreadKillError) -> ProcessResult<Output> {
-        signalGroup(SIGKILL)
+        stop(SIGKILL)
         return try wait()
     }
 
     /// Whether the process has ended and been reaped.
     public var hasEnded: Bool { lock.withLock { reaped } }
 
-    private func signalGroup(_ signal: Int32) {
-        lock.withLock {
-            if !reaped { child.signalGroup(signal) }
-        }
+    private func stop(_ signal: Int32) {
+        lock.withLock { stopLocked(signal) }
+    }
+
+    /// Asks the supervisor to send `signal` to the whole tree; signals the
+    /// child and its group directly if the supervisor has not started.
+    /// Callers hold `lock` (or are the deinit).
+    private func stopLocked(_ signal: Int32) {
+        if !reaped && !link.request(signal) { child.signalGroup(signal) }
     }
 
     // MARK: The pump
@@ -366,12 +391,15 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
 
     /// The child has exited: take what the pipes hold now, kill what is left
     /// of its group while its zombie still reserves the group id, reap it.
+    /// (The supervisor has killed the job's tree before exiting; the group
+    /// kill is for a worker that never became a supervisor.)
     private func finish() throws(ThreadKillError) {
         try readStreams(ready: Set(streams.compactMap(\.fd)))
         streams.indices.forEach(closeStream)
         let status = try lock.withLock { () throws(ThreadKillError) -> ChildStatus in
             child.signalGroup(SIGKILL)
             reaped = true
+            defer { link.close() }
             return try child.reap()
         }
         let result = Result { () throws(ThreadKillError) -> ProcessResult<Output> in try makeResult(status) }
@@ -383,9 +411,10 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         lock.withLock {
             if !reaped {
                 // We cannot tell how the child is doing: end it rather than leak it.
-                child.signalGroup(SIGKILL)
+                stopLocked(SIGKILL)
                 reaped = true
                 _ = try? child.reap()
+                link.close()
             }
             ending = .failure(error)
         }

@@ -12,7 +12,8 @@ public enum ProcessOutcome<Output: Sendable>: Sendable {
     /// The job threw; the error was carried back as a description.
     case threw(IsolatedJobError)
     /// The process exited with this status without sending a reply (the job
-    /// called `exit`, or the worker found its parent already gone).
+    /// called `exit`; or the worker found its parent already gone: 125; or
+    /// its supervisor could not fork the job: 126).
     case exited(Int32)
     /// The process was killed by this signal without sending a reply: a crash
     /// (`SIGILL`, `SIGTRAP`, `SIGSEGV`...), or ``IsolatedProcess/terminate(grace:)``
@@ -80,8 +81,9 @@ public struct ProcessResult<Output: Sendable>: Sendable {
     public let outcome: ProcessOutcome<Output>
     /// Everything the child wrote to standard output, if it was captured.
     ///
-    /// Bytes written after the child exited, by a descendant that kept the
-    /// pipe open, are not included: reading stops when the child has ended.
+    /// Everything the job and its descendants wrote is included: the child
+    /// ends only after all of them have been killed, and the pipe is then
+    /// read to its end.
     public let standardOutput: [UInt8]?
     /// Everything the child wrote to standard error, if it was captured.
     public let standardError: [UInt8]?

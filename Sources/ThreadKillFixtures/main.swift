@@ -49,15 +49,22 @@ func pauseForever() -> Never {
     while true { pause() }
 }
 
+/// `POSIX_SPAWN_SETSID` (glibc 2.26): a macro Swift does not import.
+let posixSpawnSetsid: Int32 = 0x80
+
 /// Starts `/bin/sh -c script` inheriting our standard streams; `ownGroup`
-/// puts it in a new process group, out of reach of ours.
-func spawnShell(_ script: String, ownGroup: Bool) -> pid_t {
+/// puts it in a new process group, `ownSession` in a new session (`setsid`):
+/// either way out of reach of signals to our group.
+func spawnShell(_ script: String, ownGroup: Bool, ownSession: Bool = false) -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
     if ownGroup {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
+    }
+    if ownSession {
+        posix_spawnattr_setflags(&attributes, Int16(posixSpawnSetsid))
     }
     let words: [String] = ["/bin/sh", "-c", script]
     let argv = words.map { strdup($0) } + [nil]
@@ -117,11 +124,20 @@ IsolatedProcess.register("readyThenAwait") { (handshake: Handshake) -> String in
     writeLine("ready", toFIFO: handshake.ready)
     return "ok:" + readLine(fromFIFO: handshake.go)
 }
-IsolatedProcess.register("grandchild") { (ready: String) -> Int in
+let grandchild = IsolatedProcess.register("grandchild") { (ready: String) -> Int in
     signal(SIGTERM, SIG_IGN)  // inherited by the shell: both ignore SIGTERM
     let grandchild = spawnShell("exec sleep 1000", ownGroup: false)
     print("grandchild \(grandchild)")
     fflush(nil)
+    writeLine("grandchild \(grandchild)", toFIFO: ready)
+    pauseForever()
+}
+IsolatedProcess.register("sessionGrandchild") { (ready: String) -> Int in
+    // The grandchild leaves our session and group and ignores SIGTERM; the
+    // job itself does not ignore it.
+    signal(SIGTERM, SIG_IGN)
+    let grandchild = spawnShell("exec sleep 1000", ownGroup: false, ownSession: true)
+    signal(SIGTERM, SIG_DFL)
     writeLine("grandchild \(grandchild)", toFIFO: ready)
     pauseForever()
 }
@@ -246,7 +262,18 @@ func signalChoiceScenario(_ mode: String) {
     }
 }
 
-if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choice" {
+/// `orphan-tree FIFO`: an intermediate parent. Starts the `grandchild` job
+/// (which leaves a SIGTERM-ignoring grandchild and reports its pid on FIFO),
+/// prints "started", and waits for it: the test kills this process with SIGKILL.
+func orphanTreeScenario(_ fifo: String) throws {
+    let process = try IsolatedProcess.start(grandchild, input: fifo, standardOutput: .discard)
+    say("started \(process.processIdentifier)")
+    _ = try process.wait()
+}
+
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree" {
+    try orphanTreeScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choice" {
     signalChoiceScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" && CommandLine.arguments[2] == "shutdown" {
     try shutdownScenario()

@@ -29,6 +29,22 @@ enum Pipes {
         }
     }
 
+    /// A connected pair of stream sockets, both ends close-on-exec: the
+    /// control channel between a parent and its supervisor. Sockets, not a
+    /// pipe, so the parent can write with `MSG_NOSIGNAL` (no `SIGPIPE` from a
+    /// supervisor that is gone). The second end is raised for the child.
+    static func socketPair() throws(ThreadKillError) -> (parent: Int32, child: Int32) {
+        var fds: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { throw .system("socketpair", errno) }
+        do throws(ThreadKillError) {
+            return (fds[0], try raised(fds[1]))
+        } catch {
+            close(fds[0])
+            throw error
+        }
+    }
+
     /// A memfd holding `bytes`, its offset back at 0: the job's
     /// input, written in full before the spawn so no writer ever blocks on
     /// (or gets SIGPIPE from) a child that died early.
