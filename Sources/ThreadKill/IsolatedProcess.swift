@@ -62,7 +62,26 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     private struct Stream {
         let role: Role
         var fd: Int32?
+        /// Where the bytes go: kept up to a limit (the reply: no limit), or handed on.
+        let sink: Sink
         var bytes: [UInt8] = []
+        var dropped = 0
+
+        enum Sink {
+            case keep(limit: Int)
+            case handler(@Sendable ([UInt8]) -> Void)
+        }
+
+        mutating func take(_ chunk: UnsafeRawBufferPointer) {
+            switch sink {
+            case .keep(let limit):
+                let kept = min(chunk.count, max(limit - bytes.count, 0))
+                bytes += chunk[0..<kept]
+                dropped += chunk.count - kept
+            case .handler(let handler):
+                handler(Array(chunk))
+            }
+        }
     }
 
     private init(job: String, child: ChildProcess, link: SupervisorLink, streams: [Stream]) {
@@ -120,7 +139,8 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   input cannot be encoded; ``ThreadKillError/Code/invalidArgument`` if
     ///   `executable` is empty; ``ThreadKillError/Code/unknownJob(_:)`` if
     ///   `executable` is nil and this program has not registered `job` (a worker
-    ///   started from another executable reports an unknown job when it is waited for); a system-call
+    ///   started from another executable reports an unknown job when it is waited for);
+    ///   ``ThreadKillError/Code/invalidArgument`` for a capture limit below 1; a system-call
     ///   error if a pipe or the spawn fails (`posix_spawn` reports a missing or
     ///   non-executable `executable` this way).
     public static func start<Input>(
@@ -132,6 +152,11 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ) throws(ThreadKillError) -> IsolatedProcess<Output> {
         if let executable, executable.isEmpty {
             throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: executable must not be empty")
+        }
+        for (mode, name) in [(standardOutput, "standardOutput"), (standardError, "standardError")] {
+            if case .capture(let limit) = mode.kind, limit < 1 {
+                throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: the \(name) capture limit must be at least 1 byte, got \(limit); use .discard to keep nothing")
+            }
         }
         if executable == nil && JobTable.body(named: job.name) == nil {
             throw ThreadKillError(.unknownJob(job.name), "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
@@ -166,7 +191,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             parentFDs.append(reply.read)
             childFDs.append(reply.write)
             plan.descriptors.append((reply.write, WorkerEnvironment.replyFD))
-            streams.append(Stream(role: .reply, fd: reply.read))
+            streams.append(Stream(role: .reply, fd: reply.read, sink: .keep(limit: .max)))
 
             let control = try Pipes.socketPair()
             parentFDs.append(control.parent)
@@ -174,16 +199,20 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             plan.descriptors.append((control.child, WorkerEnvironment.controlFD))
 
             for (mode, target, role) in [(standardOutput, Int32(1), Role.standardOutput), (standardError, 2, .standardError)] {
-                switch mode {
-                case .inherit: break
-                case .discard: plan.devNull.append(target)
-                case .capture:
-                    let pipe = try Pipes.make()
-                    parentFDs.append(pipe.read)
-                    childFDs.append(pipe.write)
-                    plan.descriptors.append((pipe.write, target))
-                    streams.append(Stream(role: role, fd: pipe.read))
+                let sink: Stream.Sink
+                switch mode.kind {
+                case .inherit: continue
+                case .discard:
+                    plan.devNull.append(target)
+                    continue
+                case .capture(let limit): sink = .keep(limit: limit)
+                case .stream(let handler): sink = .handler(handler)
                 }
+                let pipe = try Pipes.make()
+                parentFDs.append(pipe.read)
+                childFDs.append(pipe.write)
+                plan.descriptors.append((pipe.write, target))
+                streams.append(Stream(role: role, fd: pipe.read, sink: sink))
             }
 
             let pid = try Spawner.spawn(plan)
@@ -376,7 +405,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     private func readStreams(ready: Set<Int32>) throws(ThreadKillError) {
         for i in streams.indices {
             guard let fd = streams[i].fd, ready.contains(fd) else { continue }
-            switch Pipes.readAvailable(fd, into: &streams[i].bytes) {
+            switch Pipes.readAvailable(fd, { streams[i].take($0) }) {
             case .wouldBlock: break
             case .endOfFile: closeStream(i)
             case .failed(let err): throw .system("read", err)
@@ -442,6 +471,12 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             case .signaled(let signal): outcome = .signaled(signal)
             }
         }
-        return ProcessResult(outcome: outcome, standardOutput: bytes(.standardOutput), standardError: bytes(.standardError))
+        func dropped(_ role: Role) -> Int { streams.first { $0.role == role }?.dropped ?? 0 }
+        func kept(_ role: Role) -> [UInt8]? {
+            guard let stream = streams.first(where: { $0.role == role }), case .keep = stream.sink else { return nil }
+            return stream.bytes
+        }
+        return ProcessResult(outcome: outcome, standardOutput: kept(.standardOutput), standardError: kept(.standardError),
+                             standardOutputDroppedBytes: dropped(.standardOutput), standardErrorDroppedBytes: dropped(.standardError))
     }
 }

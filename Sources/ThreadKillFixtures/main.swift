@@ -27,6 +27,33 @@ struct CycleReport: Codable, Sendable {
     var outcomes: [String]
 }
 
+/// What a 200 MB flood into a captured stream cost the worker that captured it.
+struct FloodReport: Codable, Sendable {
+    var residentBeforeKiB: Int
+    var peakAfterKiB: Int
+    var keptBytes: Int
+    var droppedBytes: Int
+    var keptIsPrefix: Bool
+    var value: Int?
+}
+
+/// Byte `i` of what the `flood` job writes.
+func floodByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i % 251) }
+
+/// A field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1.
+func statusKiB(_ field: String) -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { return -1 }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 256)
+    while fgets(&buffer, Int32(buffer.count), file) != nil {
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if line.hasPrefix(field + ":") {
+            return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? -1
+        }
+    }
+    return -1
+}
+
 func writeLine(_ line: String, toFIFO path: String) {
     let fd = open(path, O_WRONLY)
     precondition(fd >= 0, "cannot open FIFO \(path)")
@@ -151,6 +178,30 @@ IsolatedProcess.register("parent") { (ready: String) throws -> Int in
     writeLine("child \(child.processIdentifier)", toFIFO: ready)
     _ = try child.wait()
     return 0
+}
+/// Writes `request[0]` bytes (byte i is `floodByte(i)`) to fd `request[1]`.
+let flood = IsolatedProcess.register("flood") { (request: [Int]) -> Int in
+    let (count, fd) = (request[0], Int32(request[1]))
+    let chunk = (0..<(1 << 20)).map(floodByte)  // 2^20 is not a multiple of 251: offset each chunk
+    var done = 0
+    while done < count {
+        let n = min(count - done, chunk.count - 251)
+        let start = done % 251
+        let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress! + start, n) }
+        guard written > 0 else { throw FixtureError(detail: "write: \(errno)") }
+        done += written
+    }
+    return count
+}
+IsolatedProcess.register("floodMemory") { (bytes: Int) throws -> FloodReport in
+    // Reset the peak to the current size (Linux 4.0+), so VmHWM measures the flood only.
+    if let file = fopen("/proc/self/clear_refs", "w") { fputs("5", file); fclose(file) }
+    let before = statusKiB("VmRSS")
+    let result = try IsolatedProcess.start(flood, input: [bytes, 1], standardOutput: .capture).wait()
+    let kept = result.standardOutput ?? []
+    return FloodReport(residentBeforeKiB: before, peakAfterKiB: statusKiB("VmHWM"), keptBytes: kept.count,
+                       droppedBytes: result.standardOutputDroppedBytes,
+                       keptIsPrefix: kept.indices.allSatisfy { kept[$0] == floodByte($0) }, value: result.outcome.value)
 }
 IsolatedProcess.register("fds") { (_: Int) -> [Int32] in
     guard let dir = opendir("/proc/self/fd") else { throw FixtureError(detail: "opendir") }

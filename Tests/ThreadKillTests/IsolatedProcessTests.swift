@@ -21,6 +21,8 @@ private let readyThenAwait = IsolatedJob<Handshake, String>("readyThenAwait")
 private let grandchild = IsolatedJob<String, Int>("grandchild")
 private let escape = IsolatedJob<Int, Int32>("escape")
 private let sessionGrandchild = IsolatedJob<String, Int>("sessionGrandchild")
+private let flood = IsolatedJob<[Int], Int>("flood")
+private let floodMemory = IsolatedJob<Int, FloodReport>("floodMemory")
 private let parent = IsolatedJob<String, Int>("parent")
 private let fds = IsolatedJob<Int, [Int32]>("fds")
 private let cycles = IsolatedJob<[Int], CycleReport>("cycles")
@@ -29,6 +31,18 @@ private struct Handshake: Codable, Sendable {
     var ready: String
     var go: String
 }
+
+private struct FloodReport: Codable, Sendable {
+    var residentBeforeKiB: Int
+    var peakAfterKiB: Int
+    var keptBytes: Int
+    var droppedBytes: Int
+    var keptIsPrefix: Bool
+    var value: Int?
+}
+
+/// Byte `i` of what the `flood` job writes.
+private func floodByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i % 251) }
 
 private struct CycleReport: Codable, Sendable {
     var usedPidfd: Bool
@@ -257,6 +271,60 @@ struct IsolatedProcessTests {
         #expect(result.outcome == .returned(5))
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "hello\n")
         #expect(result.standardError.map { String(decoding: $0, as: UTF8.self) } == "err:hello\n")
+        #expect(!result.isOutputTruncated)
+    }
+
+    @Test("captured output past its limit is read, dropped and counted; the job's value still comes back")
+    func captureLimit() throws {
+        let count = 1 << 20
+        let result = try IsolatedProcess.start(flood, input: [count, 1], executable: fixture,
+                                               standardOutput: .capture(limit: 1000)).wait()
+        #expect(result.outcome == .returned(count))
+        let kept = try #require(result.standardOutput)
+        // Counts and a Bool, not the arrays: a failure must not make the test
+        // library diff a megabyte.
+        #expect(kept.count == 1000)
+        #expect(kept.elementsEqual((0..<kept.count).map(floodByte)), "the first bytes, in order")
+        #expect(result.standardOutputDroppedBytes == count - 1000)
+        #expect(result.standardErrorDroppedBytes == 0)
+        #expect(result.isOutputTruncated)
+    }
+
+    @Test("the smallest capture limit is one byte; zero and negative limits are refused")
+    func smallestCaptureLimit() throws {
+        let result = try IsolatedProcess.start(printJob, input: "hello", executable: fixture,
+                                               standardOutput: .capture(limit: 1), standardError: .capture(limit: 1)).wait()
+        #expect(result.outcome == .returned(5))
+        #expect(result.standardOutput == Array("h".utf8))
+        #expect(result.standardOutputDroppedBytes == 5)   // "ello\n"
+        #expect(result.standardError == Array("e".utf8))
+        #expect(result.standardErrorDroppedBytes == 9)    // "rr:hello\n"
+        for (out, err) in [(ProcessOutputMode.capture(limit: 0), ProcessOutputMode.inherit), (.inherit, .capture(limit: -1))] {
+            let error = #expect(throws: ThreadKillError.self) {
+                try IsolatedProcess.start(printJob, input: "x", executable: fixture, standardOutput: out, standardError: err)
+            }
+            #expect(error?.code == .invalidArgument)
+        }
+    }
+
+    @Test("streamed output reaches the handler in order and nothing is kept")
+    func streamsOutput() throws {
+        let count = 2 << 20
+        let received = Mutex<(bytes: Int, inOrder: Bool, calls: Int)>((0, true, 0))
+        let result = try IsolatedProcess.start(flood, input: [count, 2], executable: fixture, standardError: .stream { chunk in
+            received.withLock { state in
+                state.inOrder = state.inOrder && chunk.indices.allSatisfy { chunk[$0] == floodByte(state.bytes + $0) }
+                state.bytes += chunk.count
+                state.calls += 1
+            }
+        }).wait()
+        #expect(result.outcome == .returned(count))
+        #expect(result.standardError == nil)
+        #expect(result.standardErrorDroppedBytes == 0)
+        let (bytes, inOrder, calls) = received.withLock { $0 }
+        #expect(bytes == count)
+        #expect(inOrder)
+        #expect(calls > 1)
     }
 
     @Test("a worker inherits only its standard streams and its reply pipe")
@@ -463,6 +531,22 @@ struct IsolatedProcessLeakTests {
         #expect(waitpid(parent, &status, 0) == parent)
         reaped = true
         #expect(grandchild.hasEnded(within: .seconds(10)), "the grandchild outlived the parent killed with SIGKILL")
+    }
+
+    @Test("a job writing 200 MB to a captured stream leaves the parent's memory near the capture limit")
+    func captureBoundsMemory() throws {
+        let count = 200_000_000
+        let limit = ProcessOutputMode.defaultCaptureLimit
+        // Measured inside a worker of its own: this process runs other suites in parallel.
+        let report = try IsolatedProcess.run(floodMemory, input: count, timeout: .seconds(55), executable: fixture)
+        #expect(report.value == count)
+        #expect(report.keptBytes == limit)
+        #expect(report.keptIsPrefix)
+        #expect(report.droppedBytes == count - limit)
+        let growthKiB = report.peakAfterKiB - report.residentBeforeKiB
+        #expect(report.residentBeforeKiB > 0 && report.peakAfterKiB > 0)
+        // The kept bytes plus slack (measured: 18 MiB for 16 MiB kept), far below 200 MB.
+        #expect(growthKiB < (limit + 16 << 20) / 1024, "peak grew by \(growthKiB) KiB for a \(limit / 1024) KiB limit")
     }
 
     /// Whether `pid` ignores SIGTERM (bit 15 of SigIgn in /proc/PID/status).

@@ -102,19 +102,27 @@ enum Pipes {
 
     /// Appends what `fd` has now; stops at `EAGAIN` (non-blocking fds) or end of file.
     static func readAvailable(_ fd: Int32, into bytes: inout [UInt8]) -> ReadEnd {
+        readAvailable(fd) { bytes += $0 }
+    }
+
+    /// Hands each chunk `fd` has now to `consume` (the buffer is valid only
+    /// during the call); stops at `EAGAIN` (non-blocking fds) or end of file.
+    static func readAvailable(_ fd: Int32, _ consume: (UnsafeRawBufferPointer) -> Void) -> ReadEnd {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes += chunk[0..<n]
-            } else if n == 0 {
-                return .endOfFile
-            } else if errno == EINTR {
-                continue
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                return .wouldBlock
-            } else {
-                return .failed(errno)
+        return chunk.withUnsafeMutableBytes { buffer in
+            while true {
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                if n > 0 {
+                    consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                } else if n == 0 {
+                    return .endOfFile
+                } else if errno == EINTR {
+                    continue
+                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                    return .wouldBlock
+                } else {
+                    return .failed(errno)
+                }
             }
         }
     }
