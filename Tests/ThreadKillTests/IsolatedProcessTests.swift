@@ -400,7 +400,7 @@ struct IsolatedProcessTests {
             guard let process = try? IsolatedProcess.start(readyThenAwait, input: Handshake(ready: ready.path, go: go.path), executable: fixture) else {
                 return (nil, "")
             }
-            // The job runs, so PR_SET_PDEATHSIG is armed before this thread ends.
+            // The job runs, so its supervisor is up before this thread ends.
             #expect(ready.readLine() == "ready")
             var buffer = [CChar](repeating: 0, count: 256)
             let n = readlink("/proc/thread-self", &buffer, buffer.count - 1)
