@@ -8,31 +8,33 @@ import CPthreadShim
 enum WorkerEnvironment {
     /// The job to run; its presence is what makes a process a worker.
     static let jobVariable = "THREADKILL_WORKER_JOB"
-    /// The parent's pid, to detect a parent that died before `PR_SET_PDEATHSIG` was set.
-    static let parentVariable = "THREADKILL_WORKER_PARENT"
     /// The encoded input (a memfd, read from offset 0).
     static let inputFD: Int32 = 3
-    /// Where the worker writes its ``JobReply``.
+    /// Where the job writes its ``JobReply``.
     static let replyFD: Int32 = 4
+    /// The supervisor's end of the control socket (see ``SupervisorMessage``).
+    static let controlFD: Int32 = 5
     /// The child closes everything from here up.
-    static let firstClosedFD: Int32 = 5
+    static let firstClosedFD: Int32 = 6
     /// How a worker exits when its parent is already gone.
     static let orphanExitStatus: Int32 = 125
+    /// How a worker exits when its supervisor cannot work (a failed `fork`,
+    /// `signalfd`...); it says why on standard error.
+    static let supervisorFailureExitStatus: Int32 = 126
 
-    /// This process's environment, less any worker variables, plus the
-    /// variables that start `job`.
+    /// This process's environment, less any worker variable, plus the
+    /// variable that starts `job`.
     static func make(job: String) -> [String] {
         var result: [String] = []
         var entry = environ
         while let pointer = entry.pointee {
             let text = String(cString: pointer)
-            if !text.hasPrefix(jobVariable + "=") && !text.hasPrefix(parentVariable + "=") {
+            if !text.hasPrefix(jobVariable + "=") {
                 result.append(text)
             }
             entry += 1
         }
         result.append("\(jobVariable)=\(job)")
-        result.append("\(parentVariable)=\(getpid())")
         return result
     }
 }
@@ -43,32 +45,37 @@ extension IsolatedProcess where Output == Never {
     ///
     /// Call it at the top of `main`, after registering jobs with
     /// ``register(_:_:)`` and before anything else (no threads, no output):
-    /// a worker is a fresh copy of the program and should do nothing but its job.
+    /// a worker is a fresh copy of the program and should do nothing but its
+    /// job. It forks, which is safe only while the process has one thread.
     ///
     /// In a worker it:
-    /// 1. asks for `SIGKILL` when the parent dies (`PR_SET_PDEATHSIG`), then
-    ///    exits at once (status 125) if the parent is already gone;
-    /// 2. reads and decodes the input, runs the job, writes back its value, or
-    ///    the description of what it threw;
-    /// 3. exits with status 0 (flushing standard output).
+    /// 1. becomes the job's supervisor: a child subreaper that tells the parent
+    ///    it is ready on the control socket, exits at once (status 125) if the
+    ///    parent is already gone, and forks the job;
+    /// 2. in the forked job: asks for `SIGKILL` when the supervisor dies
+    ///    (`PR_SET_PDEATHSIG`), reads and decodes the input, runs the job,
+    ///    writes back its value or the description of what it threw, and exits
+    ///    with status 0 (flushing standard output);
+    /// 3. in the supervisor: forwards a terminate request as `SIGTERM` to every
+    ///    descendant; when the job ends, on a kill request, or when the parent
+    ///    dies, kills every descendant with `SIGKILL`, and exits the way the job did.
     ///
-    /// The worker's environment variables are removed before the job runs, so
+    /// The worker's environment variable is removed before the job runs, so
     /// a job can start workers of its own.
     public static func runWorkerIfRequested() {
         guard let jobText = getenv(WorkerEnvironment.jobVariable) else { return }
         let name = String(cString: jobText)
-        let parent = getenv(WorkerEnvironment.parentVariable).flatMap { pid_t(String(cString: $0)) }
         unsetenv(WorkerEnvironment.jobVariable)
-        unsetenv(WorkerEnvironment.parentVariable)
 
-        // The death signal is armed only now, after exec: a parent that died
-        // before this line would go unnoticed without the getppid() check.
-        _ = CPthreadShim_prctl_set_pdeathsig(SIGKILL)
-        if let parent, getppid() != parent { _exit(WorkerEnvironment.orphanExitStatus) }
+        // Programs the job starts must not hold our pipes or the control socket.
+        for fd in [WorkerEnvironment.inputFD, WorkerEnvironment.replyFD, WorkerEnvironment.controlFD] {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        Supervisor.run(control: WorkerEnvironment.controlFD) { runJob(named: name) }
+    }
 
-        // Programs the job starts must not hold our pipes.
-        _ = fcntl(WorkerEnvironment.inputFD, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(WorkerEnvironment.replyFD, F_SETFD, FD_CLOEXEC)
+    /// The forked job: read the input, run the body, write the reply, exit.
+    private static func runJob(named name: String) -> Never {
         let reply: JobReply
         do {
             let input = try Pipes.readAll(WorkerEnvironment.inputFD)

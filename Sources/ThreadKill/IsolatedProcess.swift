@@ -23,15 +23,19 @@ import Glibc
 ///
 /// The child:
 /// - is spawned with `posix_spawn` (safe in a multithreaded parent) from one
-///   long-lived internal thread, and dies with this process (`PR_SET_PDEATHSIG`);
-/// - leads its own process group, so ``terminate(grace:)`` and ``kill()`` reach
-///   everything it started; whatever is left of the group when the child ends
-///   is killed with `SIGKILL`;
-/// - inherits no file descriptors beyond its standard streams and its two pipes;
+///   long-lived internal thread, in a process group of its own;
+/// - is a small supervisor (a child subreaper) that forks the job and stays
+///   behind, so ``terminate(grace:)`` and ``kill()`` reach everything the job
+///   started, including descendants that left its process group or session;
+///   nothing the job started outlives it, and all of it dies when this process
+///   dies, even by `SIGKILL` (see Docs/IsolatedProcess.md);
+/// - inherits no file descriptors beyond its standard streams, its two pipes
+///   and its control socket;
 /// - is signalled and waited for through a pidfd, so a recycled pid is never hit,
 ///   and is always reaped: no zombies.
 ///
-/// Dropping the last reference to a running process kills its group and reaps it.
+/// Dropping the last reference to a running process kills the job and
+/// everything it started, and reaps the child.
 ///
 /// - Important: Do not reap children with `waitpid(-1, ...)` or ignore `SIGCHLD`
 ///   elsewhere in the program: that steals the exit status this type waits for.
@@ -41,11 +45,13 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
 
     /// The name of the job this process runs.
     public let job: String
-    /// The child's process id; also its process-group id.
+    /// The child's process id (the supervisor's; the job is its child); also
+    /// its process-group id.
     public let processIdentifier: pid_t
 
     private let child: ChildProcess
     private let lock = ConditionLock()
+    private var link: SupervisorLink
     private var pumping = false
     private var reaped = false
     private var ending: Result<ProcessResult<Output>, ThreadKillError>?
@@ -56,19 +62,39 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     private struct Stream {
         let role: Role
         var fd: Int32?
+        /// Where the bytes go: kept up to a limit (the reply: no limit), or handed on.
+        let sink: Sink
         var bytes: [UInt8] = []
+        var dropped = 0
+
+        enum Sink {
+            case keep(limit: Int)
+            case handler(@Sendable ([UInt8]) -> Void)
+        }
+
+        mutating func take(_ chunk: UnsafeRawBufferPointer) {
+            switch sink {
+            case .keep(let limit):
+                let kept = min(chunk.count, max(limit - bytes.count, 0))
+                bytes += chunk[0..<kept]
+                dropped += chunk.count - kept
+            case .handler(let handler):
+                handler(Array(chunk))
+            }
+        }
     }
 
-    private init(job: String, child: ChildProcess, streams: [Stream]) {
+    private init(job: String, child: ChildProcess, link: SupervisorLink, streams: [Stream]) {
         self.job = job
         self.processIdentifier = child.pid
         self.child = child
+        self.link = link
         self.streams = streams
     }
 
     deinit {
         if ending == nil {
-            if !reaped { child.signalGroup(SIGKILL) }
+            if !reaped { stopLocked(SIGKILL) }
             _ = try? wait(until: .never)
         }
     }
@@ -113,7 +139,8 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   input cannot be encoded; ``ThreadKillError/Code/invalidArgument`` if
     ///   `executable` is empty; ``ThreadKillError/Code/unknownJob(_:)`` if
     ///   `executable` is nil and this program has not registered `job` (a worker
-    ///   started from another executable reports an unknown job when it is waited for); a system-call
+    ///   started from another executable reports an unknown job when it is waited for);
+    ///   ``ThreadKillError/Code/invalidArgument`` for a capture limit below 1; a system-call
     ///   error if a pipe or the spawn fails (`posix_spawn` reports a missing or
     ///   non-executable `executable` this way).
     public static func start<Input>(
@@ -125,6 +152,11 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ) throws(ThreadKillError) -> IsolatedProcess<Output> {
         if let executable, executable.isEmpty {
             throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: executable must not be empty")
+        }
+        for (mode, name) in [(standardOutput, "standardOutput"), (standardError, "standardError")] {
+            if case .capture(let limit) = mode.kind, limit < 1 {
+                throw ThreadKillError(.invalidArgument, "IsolatedProcess.start: the \(name) capture limit must be at least 1 byte, got \(limit); use .discard to keep nothing")
+            }
         }
         if executable == nil && JobTable.body(named: job.name) == nil {
             throw ThreadKillError(.unknownJob(job.name), "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
@@ -159,33 +191,43 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             parentFDs.append(reply.read)
             childFDs.append(reply.write)
             plan.descriptors.append((reply.write, WorkerEnvironment.replyFD))
-            streams.append(Stream(role: .reply, fd: reply.read))
+            streams.append(Stream(role: .reply, fd: reply.read, sink: .keep(limit: .max)))
+
+            let control = try Pipes.socketPair()
+            parentFDs.append(control.parent)
+            childFDs.append(control.child)
+            plan.descriptors.append((control.child, WorkerEnvironment.controlFD))
 
             for (mode, target, role) in [(standardOutput, Int32(1), Role.standardOutput), (standardError, 2, .standardError)] {
-                switch mode {
-                case .inherit: break
-                case .discard: plan.devNull.append(target)
-                case .capture:
-                    let pipe = try Pipes.make()
-                    parentFDs.append(pipe.read)
-                    childFDs.append(pipe.write)
-                    plan.descriptors.append((pipe.write, target))
-                    streams.append(Stream(role: role, fd: pipe.read))
+                let sink: Stream.Sink
+                switch mode.kind {
+                case .inherit: continue
+                case .discard:
+                    plan.devNull.append(target)
+                    continue
+                case .capture(let limit): sink = .keep(limit: limit)
+                case .stream(let handler): sink = .handler(handler)
                 }
+                let pipe = try Pipes.make()
+                parentFDs.append(pipe.read)
+                childFDs.append(pipe.write)
+                plan.descriptors.append((pipe.write, target))
+                streams.append(Stream(role: role, fd: pipe.read, sink: sink))
             }
 
             let pid = try Spawner.spawn(plan)
+            var link = SupervisorLink(fd: control.parent)
             let child: ChildProcess
             do throws(ThreadKillError) {
                 child = try ChildProcess(pid: pid)
             } catch {
                 // Unreaped, so the pid is still this child's.
-                _ = Glibc.kill(pid, SIGKILL)
+                if !link.request(SIGKILL) { _ = Glibc.kill(pid, SIGKILL) }
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 throw error
             }
-            return IsolatedProcess(job: job.name, child: child, streams: streams)
+            return IsolatedProcess(job: job.name, child: child, link: link, streams: streams)
         } catch {
             parentFDs.forEach { close($0) }
             throw error
@@ -243,8 +285,13 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         try wait(until: Deadline(after: timeout.validatedNanos("IsolatedProcess.wait(timeout:)")))
     }
 
-    /// Stops the process: `SIGTERM` to its process group, up to `grace` for it
-    /// to end, then `SIGKILL` to the group; then reaps it.
+    /// Stops the process: `SIGTERM` to the job and every process it started,
+    /// up to `grace` for the job to end, then `SIGKILL` to all of them; then
+    /// reaps the child.
+    ///
+    /// When the job ends, whatever it started that is still running is
+    /// killed with `SIGKILL` before the result is returned, whether it left
+    /// the job's process group or not.
     ///
     /// A process that has already ended is not signalled; its result is returned.
     /// - Parameter grace: How long the job may take to end after `SIGTERM`; zero
@@ -253,38 +300,45 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Throws: As ``wait()``, and ``ThreadKillError/Code/invalidDuration`` for
     ///   a negative grace.
     ///
-    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
-    /// group) and `waitid`.
+    /// The signals are sent by the child's supervisor, which finds the job's
+    /// descendants by walking `/proc`; the parent asks it over a socket, and
+    /// signals the child directly (`pidfd_send_signal`, `kill` to the group)
+    /// only before the supervisor has started. The wait is `waitid`.
     @discardableResult
     public func terminate(grace: Duration) throws(ThreadKillError) -> ProcessResult<Output> {
         let graceNanos = try grace.validatedNanos("IsolatedProcess.terminate(grace:)")
-        signalGroup(SIGTERM)
+        stop(SIGTERM)
         if let result = try wait(until: Deadline(after: graceNanos)) { return result }
-        signalGroup(SIGKILL)
+        stop(SIGKILL)
         return try wait()
     }
 
-    /// Kills the process group with `SIGKILL` at once, then reaps the child.
+    /// Kills the job and every process it started with `SIGKILL` at once,
+    /// then reaps the child.
     ///
     /// - Returns: How the job ended (``ProcessOutcome/signaled(_:)`` with
     ///   `SIGKILL` unless it had already ended).
     /// - Throws: As ``wait()``.
     ///
-    /// The corresponding C functions are `pidfd_send_signal`, `kill` (to the
-    /// group) and `waitid`.
+    /// As for ``terminate(grace:)``, the supervisor sends the signals.
     @discardableResult
     public func kill() throws(ThreadKillError) -> ProcessResult<Output> {
-        signalGroup(SIGKILL)
+        stop(SIGKILL)
         return try wait()
     }
 
     /// Whether the process has ended and been reaped.
     public var hasEnded: Bool { lock.withLock { reaped } }
 
-    private func signalGroup(_ signal: Int32) {
-        lock.withLock {
-            if !reaped { child.signalGroup(signal) }
-        }
+    private func stop(_ signal: Int32) {
+        lock.withLock { stopLocked(signal) }
+    }
+
+    /// Asks the supervisor to send `signal` to the whole tree; signals the
+    /// child and its group directly if the supervisor has not started.
+    /// Callers hold `lock` (or are the deinit).
+    private func stopLocked(_ signal: Int32) {
+        if !reaped && !link.request(signal) { child.signalGroup(signal) }
     }
 
     // MARK: The pump
@@ -351,7 +405,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     private func readStreams(ready: Set<Int32>) throws(ThreadKillError) {
         for i in streams.indices {
             guard let fd = streams[i].fd, ready.contains(fd) else { continue }
-            switch Pipes.readAvailable(fd, into: &streams[i].bytes) {
+            switch Pipes.readAvailable(fd, { streams[i].take($0) }) {
             case .wouldBlock: break
             case .endOfFile: closeStream(i)
             case .failed(let err): throw .system("read", err)
@@ -366,12 +420,15 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
 
     /// The child has exited: take what the pipes hold now, kill what is left
     /// of its group while its zombie still reserves the group id, reap it.
+    /// (The supervisor has killed the job's tree before exiting; the group
+    /// kill is for a worker that never became a supervisor.)
     private func finish() throws(ThreadKillError) {
         try readStreams(ready: Set(streams.compactMap(\.fd)))
         streams.indices.forEach(closeStream)
         let status = try lock.withLock { () throws(ThreadKillError) -> ChildStatus in
             child.signalGroup(SIGKILL)
             reaped = true
+            defer { link.close() }
             return try child.reap()
         }
         let result = Result { () throws(ThreadKillError) -> ProcessResult<Output> in try makeResult(status) }
@@ -383,9 +440,10 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         lock.withLock {
             if !reaped {
                 // We cannot tell how the child is doing: end it rather than leak it.
-                child.signalGroup(SIGKILL)
+                stopLocked(SIGKILL)
                 reaped = true
                 _ = try? child.reap()
+                link.close()
             }
             ending = .failure(error)
         }
@@ -413,6 +471,12 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             case .signaled(let signal): outcome = .signaled(signal)
             }
         }
-        return ProcessResult(outcome: outcome, standardOutput: bytes(.standardOutput), standardError: bytes(.standardError))
+        func dropped(_ role: Role) -> Int { streams.first { $0.role == role }?.dropped ?? 0 }
+        func kept(_ role: Role) -> [UInt8]? {
+            guard let stream = streams.first(where: { $0.role == role }), case .keep = stream.sink else { return nil }
+            return stream.bytes
+        }
+        return ProcessResult(outcome: outcome, standardOutput: kept(.standardOutput), standardError: kept(.standardError),
+                             standardOutputDroppedBytes: dropped(.standardOutput), standardErrorDroppedBytes: dropped(.standardError))
     }
 }

@@ -27,6 +27,33 @@ struct CycleReport: Codable, Sendable {
     var outcomes: [String]
 }
 
+/// What a 200 MB flood into a captured stream cost the worker that captured it.
+struct FloodReport: Codable, Sendable {
+    var residentBeforeKiB: Int
+    var peakAfterKiB: Int
+    var keptBytes: Int
+    var droppedBytes: Int
+    var keptIsPrefix: Bool
+    var value: Int?
+}
+
+/// Byte `i` of what the `flood` job writes.
+func floodByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i % 251) }
+
+/// A field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1.
+func statusKiB(_ field: String) -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { return -1 }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 256)
+    while fgets(&buffer, Int32(buffer.count), file) != nil {
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if line.hasPrefix(field + ":") {
+            return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? -1
+        }
+    }
+    return -1
+}
+
 func writeLine(_ line: String, toFIFO path: String) {
     let fd = open(path, O_WRONLY)
     precondition(fd >= 0, "cannot open FIFO \(path)")
@@ -49,15 +76,22 @@ func pauseForever() -> Never {
     while true { pause() }
 }
 
+/// `POSIX_SPAWN_SETSID` (glibc 2.26): a macro Swift does not import.
+let posixSpawnSetsid: Int32 = 0x80
+
 /// Starts `/bin/sh -c script` inheriting our standard streams; `ownGroup`
-/// puts it in a new process group, out of reach of ours.
-func spawnShell(_ script: String, ownGroup: Bool) -> pid_t {
+/// puts it in a new process group, `ownSession` in a new session (`setsid`):
+/// either way out of reach of signals to our group.
+func spawnShell(_ script: String, ownGroup: Bool, ownSession: Bool = false) -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
     if ownGroup {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
+    }
+    if ownSession {
+        posix_spawnattr_setflags(&attributes, Int16(posixSpawnSetsid))
     }
     let words: [String] = ["/bin/sh", "-c", script]
     let argv = words.map { strdup($0) } + [nil]
@@ -117,11 +151,20 @@ IsolatedProcess.register("readyThenAwait") { (handshake: Handshake) -> String in
     writeLine("ready", toFIFO: handshake.ready)
     return "ok:" + readLine(fromFIFO: handshake.go)
 }
-IsolatedProcess.register("grandchild") { (ready: String) -> Int in
+let grandchild = IsolatedProcess.register("grandchild") { (ready: String) -> Int in
     signal(SIGTERM, SIG_IGN)  // inherited by the shell: both ignore SIGTERM
     let grandchild = spawnShell("exec sleep 1000", ownGroup: false)
     print("grandchild \(grandchild)")
     fflush(nil)
+    writeLine("grandchild \(grandchild)", toFIFO: ready)
+    pauseForever()
+}
+IsolatedProcess.register("sessionGrandchild") { (ready: String) -> Int in
+    // The grandchild leaves our session and group and ignores SIGTERM; the
+    // job itself does not ignore it.
+    signal(SIGTERM, SIG_IGN)
+    let grandchild = spawnShell("exec sleep 1000", ownGroup: false, ownSession: true)
+    signal(SIGTERM, SIG_DFL)
     writeLine("grandchild \(grandchild)", toFIFO: ready)
     pauseForever()
 }
@@ -135,6 +178,30 @@ IsolatedProcess.register("parent") { (ready: String) throws -> Int in
     writeLine("child \(child.processIdentifier)", toFIFO: ready)
     _ = try child.wait()
     return 0
+}
+/// Writes `request[0]` bytes (byte i is `floodByte(i)`) to fd `request[1]`.
+let flood = IsolatedProcess.register("flood") { (request: [Int]) -> Int in
+    let (count, fd) = (request[0], Int32(request[1]))
+    let chunk = (0..<(1 << 20)).map(floodByte)  // 2^20 is not a multiple of 251: offset each chunk
+    var done = 0
+    while done < count {
+        let n = min(count - done, chunk.count - 251)
+        let start = done % 251
+        let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress! + start, n) }
+        guard written > 0 else { throw FixtureError(detail: "write: \(errno)") }
+        done += written
+    }
+    return count
+}
+IsolatedProcess.register("floodMemory") { (bytes: Int) throws -> FloodReport in
+    // Reset the peak to the current size (Linux 4.0+), so VmHWM measures the flood only.
+    if let file = fopen("/proc/self/clear_refs", "w") { fputs("5", file); fclose(file) }
+    let before = statusKiB("VmRSS")
+    let result = try IsolatedProcess.start(flood, input: [bytes, 1], standardOutput: .capture).wait()
+    let kept = result.standardOutput ?? []
+    return FloodReport(residentBeforeKiB: before, peakAfterKiB: statusKiB("VmHWM"), keptBytes: kept.count,
+                       droppedBytes: result.standardOutputDroppedBytes,
+                       keptIsPrefix: kept.indices.allSatisfy { kept[$0] == floodByte($0) }, value: result.outcome.value)
 }
 IsolatedProcess.register("fds") { (_: Int) -> [Int32] in
     guard let dir = opendir("/proc/self/fd") else { throw FixtureError(detail: "opendir") }
@@ -246,7 +313,18 @@ func signalChoiceScenario(_ mode: String) {
     }
 }
 
-if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "fork" {
+/// `orphan-tree FIFO`: an intermediate parent. Starts the `grandchild` job
+/// (which leaves a SIGTERM-ignoring grandchild and reports its pid on FIFO),
+/// prints "started", and waits for it: the test kills this process with SIGKILL.
+func orphanTreeScenario(_ fifo: String) throws {
+    let process = try IsolatedProcess.start(grandchild, input: fifo, standardOutput: .discard)
+    say("started \(process.processIdentifier)")
+    _ = try process.wait()
+}
+
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree" {
+    try orphanTreeScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "fork" {
     try forkScenario()
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stuck-callback" {
     try stuckCallbackScenario(CommandLine.arguments[2])

@@ -20,6 +20,9 @@ private let printJob = IsolatedJob<String, Int>("print")
 private let readyThenAwait = IsolatedJob<Handshake, String>("readyThenAwait")
 private let grandchild = IsolatedJob<String, Int>("grandchild")
 private let escape = IsolatedJob<Int, Int32>("escape")
+private let sessionGrandchild = IsolatedJob<String, Int>("sessionGrandchild")
+private let flood = IsolatedJob<[Int], Int>("flood")
+private let floodMemory = IsolatedJob<Int, FloodReport>("floodMemory")
 private let parent = IsolatedJob<String, Int>("parent")
 private let fds = IsolatedJob<Int, [Int32]>("fds")
 private let cycles = IsolatedJob<[Int], CycleReport>("cycles")
@@ -28,6 +31,18 @@ private struct Handshake: Codable, Sendable {
     var ready: String
     var go: String
 }
+
+private struct FloodReport: Codable, Sendable {
+    var residentBeforeKiB: Int
+    var peakAfterKiB: Int
+    var keptBytes: Int
+    var droppedBytes: Int
+    var keptIsPrefix: Bool
+    var value: Int?
+}
+
+/// Byte `i` of what the `flood` job writes.
+private func floodByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i % 251) }
 
 private struct CycleReport: Codable, Sendable {
     var usedPidfd: Bool
@@ -138,6 +153,51 @@ private func onPlainThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> 
     }
 }
 
+/// A process that is not our child, pinned by a pidfd so that a recycled pid
+/// is never mistaken for it; killed at `deinit` if a test left it running.
+private final class Pinned {
+    let pid: pid_t
+    private let pidfd: Int32
+
+    init(_ pid: pid_t) throws {
+        self.pid = pid
+        pidfd = CPthreadShim_pidfd_open(pid, 0)
+        try #require(pidfd >= 0, "pidfd_open(\(pid)) failed: errno \(errno)")
+    }
+
+    deinit {
+        _ = CPthreadShim_pidfd_send_signal(pidfd, SIGKILL, 0)
+        close(pidfd)
+    }
+
+    /// Whether it has ended, waiting at most `bound` (zero: look once).
+    func hasEnded(within bound: Duration = .zero) -> Bool {
+        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, Int32(bound.nonNegativeNanos! / 1_000_000)) == 1
+    }
+}
+
+/// The pid in a "word <pid>" line.
+private func pid(in line: String?) throws -> pid_t {
+    try #require(line.flatMap { $0.split(separator: " ").last.flatMap { pid_t($0) } }, "no pid in \(line ?? "nothing")")
+}
+
+/// Starts the fixture program with `arguments`, its standard streams on /dev/null.
+private func spawnFixture(_ arguments: [String]) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd: Int32 in [0, 1, 2] {
+        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    let argv: [UnsafeMutablePointer<CChar>?] = ([fixture] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let err = posix_spawn(&pid, fixture, &actions, nil, argv, environ)
+    try #require(err == 0, "posix_spawn of the fixture failed: \(err)")
+    return pid
+}
+
 private func killStray(_ pid: pid_t) {
     let pidfd = CPthreadShim_pidfd_open(pid, 0)
     guard pidfd >= 0 else { return }
@@ -211,6 +271,60 @@ struct IsolatedProcessTests {
         #expect(result.outcome == .returned(5))
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "hello\n")
         #expect(result.standardError.map { String(decoding: $0, as: UTF8.self) } == "err:hello\n")
+        #expect(!result.isOutputTruncated)
+    }
+
+    @Test("captured output past its limit is read, dropped and counted; the job's value still comes back")
+    func captureLimit() throws {
+        let count = 1 << 20
+        let result = try IsolatedProcess.start(flood, input: [count, 1], executable: fixture,
+                                               standardOutput: .capture(limit: 1000)).wait()
+        #expect(result.outcome == .returned(count))
+        let kept = try #require(result.standardOutput)
+        // Counts and a Bool, not the arrays: a failure must not make the test
+        // library diff a megabyte.
+        #expect(kept.count == 1000)
+        #expect(kept.elementsEqual((0..<kept.count).map(floodByte)), "the first bytes, in order")
+        #expect(result.standardOutputDroppedBytes == count - 1000)
+        #expect(result.standardErrorDroppedBytes == 0)
+        #expect(result.isOutputTruncated)
+    }
+
+    @Test("the smallest capture limit is one byte; zero and negative limits are refused")
+    func smallestCaptureLimit() throws {
+        let result = try IsolatedProcess.start(printJob, input: "hello", executable: fixture,
+                                               standardOutput: .capture(limit: 1), standardError: .capture(limit: 1)).wait()
+        #expect(result.outcome == .returned(5))
+        #expect(result.standardOutput == Array("h".utf8))
+        #expect(result.standardOutputDroppedBytes == 5)   // "ello\n"
+        #expect(result.standardError == Array("e".utf8))
+        #expect(result.standardErrorDroppedBytes == 9)    // "rr:hello\n"
+        for (out, err) in [(ProcessOutputMode.capture(limit: 0), ProcessOutputMode.inherit), (.inherit, .capture(limit: -1))] {
+            let error = #expect(throws: ThreadKillError.self) {
+                try IsolatedProcess.start(printJob, input: "x", executable: fixture, standardOutput: out, standardError: err)
+            }
+            #expect(error?.code == .invalidArgument)
+        }
+    }
+
+    @Test("streamed output reaches the handler in order and nothing is kept")
+    func streamsOutput() throws {
+        let count = 2 << 20
+        let received = Mutex<(bytes: Int, inOrder: Bool, calls: Int)>((0, true, 0))
+        let result = try IsolatedProcess.start(flood, input: [count, 2], executable: fixture, standardError: .stream { chunk in
+            received.withLock { state in
+                state.inOrder = state.inOrder && chunk.indices.allSatisfy { chunk[$0] == floodByte(state.bytes + $0) }
+                state.bytes += chunk.count
+                state.calls += 1
+            }
+        }).wait()
+        #expect(result.outcome == .returned(count))
+        #expect(result.standardError == nil)
+        #expect(result.standardErrorDroppedBytes == 0)
+        let (bytes, inOrder, calls) = received.withLock { $0 }
+        #expect(bytes == count)
+        #expect(inOrder)
+        #expect(calls > 1)
     }
 
     @Test("a worker inherits only its standard streams and its reply pipe")
@@ -286,7 +400,7 @@ struct IsolatedProcessTests {
             guard let process = try? IsolatedProcess.start(readyThenAwait, input: Handshake(ready: ready.path, go: go.path), executable: fixture) else {
                 return (nil, "")
             }
-            // The job runs, so PR_SET_PDEATHSIG is armed before this thread ends.
+            // The job runs, so its supervisor is up before this thread ends.
             #expect(ready.readLine() == "ready")
             var buffer = [CChar](repeating: 0, count: 256)
             let n = readlink("/proc/thread-self", &buffer, buffer.count - 1)
@@ -319,15 +433,33 @@ struct IsolatedProcessTests {
         #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the grandchild survived")
     }
 
-    @Test("a grandchild outside the group that keeps the output pipe does not hang the read")
-    func escapedGrandchildDoesNotHang() throws {
+    @Test("a grandchild outside the group that keeps the output pipe dies when the job returns, and the read never hangs")
+    func escapedGrandchildDiesWithJob() throws {
         let start = monotonicNanos()
         let result = try IsolatedProcess.start(escape, input: 0, executable: fixture, standardOutput: .capture).wait()
         #expect(elapsed(since: start) < hangBound)
         let pid = try #require(result.outcome.value)
-        defer { killStray(pid) }
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "escaped \(pid)\n")
-        #expect(access("/proc/\(pid)", F_OK) == 0, "the escaped grandchild should still run")
+        // Killed and reaped before the worker exited. (Its pid cannot have
+        // been handed out again this soon: pids are recycled only after the
+        // whole pid space has been used.)
+        let gone = access("/proc/\(pid)", F_OK) != 0
+        #expect(gone, "the escaped grandchild outlived the job")
+        if !gone { killStray(pid) }
+    }
+
+    @Test("a grandchild that calls setsid does not survive terminate() or kill()", arguments: [true, false])
+    func stopsSessionGrandchild(terminate: Bool) throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(sessionGrandchild, input: ready.path, executable: fixture)
+        let grandchild = try Pinned(try pid(in: ready.readLine()))
+        // It really left the job's session and process group.
+        #expect(getsid(grandchild.pid) == grandchild.pid)
+        #expect(getpgid(grandchild.pid) == grandchild.pid)
+        let result = terminate ? try process.terminate(grace: .seconds(5)) : try process.kill()
+        #expect(result.outcome == .signaled(terminate ? SIGTERM : SIGKILL))
+        // Gone by the time the call returns, not some time later.
+        #expect(grandchild.hasEnded(), "the grandchild in its own session survived")
     }
 }
 
@@ -376,6 +508,59 @@ struct IsolatedProcessLeakTests {
         let report = try IsolatedProcess.run(cycles, input: [30, 0], timeout: .seconds(55), executable: fixture)
         #expect(!report.usedPidfd)
         check(report, cycles: 30)
+    }
+
+    @Test("a parent killed with SIGKILL takes the job's SIGTERM-ignoring grandchild with it")
+    func grandchildDiesWithKilledParent() throws {
+        let fifo = FIFO()
+        // The fixture's `orphan-tree` scenario starts the `grandchild` job from
+        // its own process and waits: it is the parent we kill.
+        let parent = try spawnFixture(["orphan-tree", fifo.path])
+        var reaped = false
+        defer {
+            if !reaped {
+                Glibc.kill(parent, SIGKILL)
+                var status: Int32 = 0
+                waitpid(parent, &status, 0)
+            }
+        }
+        let grandchild = try Pinned(try pid(in: fifo.readLine()))
+        #expect(ignoresSIGTERM(grandchild.pid))
+        Glibc.kill(parent, SIGKILL)
+        var status: Int32 = 0
+        #expect(waitpid(parent, &status, 0) == parent)
+        reaped = true
+        #expect(grandchild.hasEnded(within: .seconds(10)), "the grandchild outlived the parent killed with SIGKILL")
+    }
+
+    @Test("a job writing 200 MB to a captured stream leaves the parent's memory near the capture limit")
+    func captureBoundsMemory() throws {
+        let count = 200_000_000
+        let limit = ProcessOutputMode.defaultCaptureLimit
+        // Measured inside a worker of its own: this process runs other suites in parallel.
+        let report = try IsolatedProcess.run(floodMemory, input: count, timeout: .seconds(55), executable: fixture)
+        #expect(report.value == count)
+        #expect(report.keptBytes == limit)
+        #expect(report.keptIsPrefix)
+        #expect(report.droppedBytes == count - limit)
+        let growthKiB = report.peakAfterKiB - report.residentBeforeKiB
+        #expect(report.residentBeforeKiB > 0 && report.peakAfterKiB > 0)
+        // The kept bytes plus slack (measured: 18 MiB for 16 MiB kept), far below 200 MB.
+        #expect(growthKiB < (limit + 16 << 20) / 1024, "peak grew by \(growthKiB) KiB for a \(limit / 1024) KiB limit")
+    }
+
+    /// Whether `pid` ignores SIGTERM (bit 15 of SigIgn in /proc/PID/status).
+    private func ignoresSIGTERM(_ pid: pid_t) -> Bool {
+        guard let file = fopen("/proc/\(pid)/status", "r") else { return false }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        while fgets(&buffer, Int32(buffer.count), file) != nil {
+            let line = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if line.hasPrefix("SigIgn:"), let mask = UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == "\t" || $0 == " " }), radix: 16) {
+                return mask & (1 << (UInt64(SIGTERM) - 1)) != 0
+            }
+        }
+        return false
     }
 
     @Test("a parent killed with SIGKILL takes its child with it")

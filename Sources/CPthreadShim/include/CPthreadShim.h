@@ -295,6 +295,12 @@ int CPthreadShim_pidfd_open(pid_t pid, unsigned int flags);
 int CPthreadShim_pidfd_send_signal(int pidfd, int sig, unsigned int flags);
 /// prctl(PR_SET_PDEATHSIG, sig). Returns 0, or -1 and errno.
 int CPthreadShim_prctl_set_pdeathsig(int sig);
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are reparented to
+/// the calling process instead of init. Returns 0, or -1 and errno.
+int CPthreadShim_prctl_set_child_subreaper(void);
+/// signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK): an fd that reads the
+/// blocked signals in `mask` as 128-byte records. Returns an fd, or -1 and errno.
+int CPthreadShim_signalfd(const sigset_t *mask);
 /// Closes every fd >= `from` in the spawned child (glibc 2.34). Returns 0 or an errno value.
 int CPthreadShim_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 /// memfd_create(name, MFD_CLOEXEC). Returns an fd, or -1 and errno.

@@ -29,6 +29,22 @@ enum Pipes {
         }
     }
 
+    /// A connected pair of stream sockets, both ends close-on-exec: the
+    /// control channel between a parent and its supervisor. Sockets, not a
+    /// pipe, so the parent can write with `MSG_NOSIGNAL` (no `SIGPIPE` from a
+    /// supervisor that is gone). The second end is raised for the child.
+    static func socketPair() throws(ThreadKillError) -> (parent: Int32, child: Int32) {
+        var fds: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { throw .system("socketpair", errno) }
+        do throws(ThreadKillError) {
+            return (fds[0], try raised(fds[1]))
+        } catch {
+            close(fds[0])
+            throw error
+        }
+    }
+
     /// A memfd holding `bytes`, its offset back at 0: the job's
     /// input, written in full before the spawn so no writer ever blocks on
     /// (or gets SIGPIPE from) a child that died early.
@@ -86,19 +102,27 @@ enum Pipes {
 
     /// Appends what `fd` has now; stops at `EAGAIN` (non-blocking fds) or end of file.
     static func readAvailable(_ fd: Int32, into bytes: inout [UInt8]) -> ReadEnd {
+        readAvailable(fd) { bytes += $0 }
+    }
+
+    /// Hands each chunk `fd` has now to `consume` (the buffer is valid only
+    /// during the call); stops at `EAGAIN` (non-blocking fds) or end of file.
+    static func readAvailable(_ fd: Int32, _ consume: (UnsafeRawBufferPointer) -> Void) -> ReadEnd {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes += chunk[0..<n]
-            } else if n == 0 {
-                return .endOfFile
-            } else if errno == EINTR {
-                continue
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                return .wouldBlock
-            } else {
-                return .failed(errno)
+        return chunk.withUnsafeMutableBytes { buffer in
+            while true {
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                if n > 0 {
+                    consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                } else if n == 0 {
+                    return .endOfFile
+                } else if errno == EINTR {
+                    continue
+                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                    return .wouldBlock
+                } else {
+                    return .failed(errno)
+                }
             }
         }
     }

@@ -24,9 +24,11 @@ struct SpawnPlan: Sendable {
 /// Spawns children from one long-lived thread.
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that spawned the child exits, not
-/// the process. Spawning from whatever thread called ``IsolatedProcess/start``
-/// would kill the child as soon as that thread ends; this thread never ends.
-/// It blocks every signal, so no process-directed signal ever runs a handler on it.
+/// the process; the worker once relied on it, so spawns came from a thread
+/// that never ends. The worker's supervisor now watches its control socket
+/// instead (see ``Supervisor``), but spawns stay here: off the callers'
+/// threads and their signal masks. This thread blocks every signal, so no
+/// process-directed signal ever runs a handler on it.
 enum Spawner {
     private final class Request: @unchecked Sendable {  // fields guarded by `Spawner.lock`
         let plan: SpawnPlan
