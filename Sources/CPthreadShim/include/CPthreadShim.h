@@ -265,7 +265,13 @@ void CPthreadShim_cancel_warm_up(void);
 // C leaf functions for cancellable calls (arguments in a small struct).
 typedef struct { int fd; void *buffer; size_t count; } CPthreadShim_read_args;
 long CPthreadShim_leaf_read(void *args);          // read(2)
-long CPthreadShim_leaf_usleep(void *microseconds); // usleep(3); argument points to a long
+/// Sleeps for the `struct timespec` the argument points to, on CLOCK_MONOTONIC,
+/// the whole of it (any length; EINTR resumes with the time left). -EINVAL for
+/// a negative or malformed timespec.
+long CPthreadShim_leaf_sleep(void *duration);
+/// The same, for the `long` count of microseconds the argument points to
+/// (full range: no 32-bit `useconds_t`). -EINVAL if negative.
+long CPthreadShim_leaf_usleep(void *microseconds);
 typedef struct { void *fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
 long CPthreadShim_leaf_poll(void *args);          // poll(2)
 
