@@ -252,6 +252,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choic
     try shutdownScenario()
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" {
     try exitPolicyScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stack-floor" {
+    stackFloorScenario(CommandLine.arguments[2])
 } else {
     print("ThreadKillFixtures: a worker program for ThreadKill's tests; the tests start it.")
 }

@@ -47,6 +47,33 @@ func readTimespec(at address: UInt) -> timespec? {
 
 @Suite("Edges: bad input and long durations")
 struct EdgeTests {
+    // MARK: Stack size
+
+    @Test("the smallest accepted stack size runs a body that takes every kind of kill; one byte less is refused",
+          .timeLimit(.minutes(2)),
+          .disabled(under: .thread, .address, because: "sanitizer frames are several times larger, so the floor does not hold; and the probe's ctx.read is not woken under TSan: Docs/Sanitizers.md"))
+    func stackFloor() throws {
+        let floor = ThreadKill.minimumStackSize
+        #expect(floor >= 20 * 1024 + Int(CPthreadShim_signal_frame_size()))
+        // In a fresh process each time: a too-small stack crashes the whole
+        // process, and the first killable thread also does the runtime's
+        // first-use work (the deepest stack the library causes).
+        let smallest = try runFixture(["stack-floor", "\(floor)"])
+        #expect(smallest.status == 0, "the smallest accepted stack crashed the process: status \(smallest.status)")
+        #expect(smallest.output == "stopped, interrupts 3, cleanups 1\n")
+        for refused in [floor - 1, 16 * 1024, 19_000] {
+            let probe = try runFixture(["stack-floor", "\(refused)"])
+            #expect(probe.status == 0 && probe.output == "refused invalidArgument\n", "stackSize \(refused): status \(probe.status), \(probe.output)")
+        }
+        do {
+            _ = try KillableThread(stackSize: floor - 1) { _ in }
+            Issue.record("stackSize \(floor - 1) was accepted")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("at least \(floor) bytes") && error.message.contains("minimumStackSize"), "\(error)")
+        }
+    }
+
     // MARK: Cancellable sleeps
 
     @Test("a cancellable sleep of 71.6 minutes or more, up to Duration's maximum, sleeps in full until cancelled",

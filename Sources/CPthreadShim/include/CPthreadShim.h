@@ -141,6 +141,10 @@ CPthreadShim_block *CPthreadShim_thread_block(void);
 /// Names the calling thread (at most 15 bytes are kept). Returns 0 or an errno value.
 int CPthreadShim_pthread_setname_np(const char *name);
 
+/// Bytes the kernel needs on a thread's stack to deliver a signal to it (the
+/// frame with this CPU's register state): AT_MINSIGSTKSZ, at least 2048.
+size_t CPthreadShim_signal_frame_size(void);
+
 /// The calling thread's stack size in bytes (pthread_getattr_np), or 0.
 size_t CPthreadShim_current_stack_size(void);
 
