@@ -254,6 +254,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choic
     try exitPolicyScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stack-floor" {
     stackFloorScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "thread-names" {
+    try threadNamesScenario()
 } else {
     print("ThreadKillFixtures: a worker program for ThreadKill's tests; the tests start it.")
 }

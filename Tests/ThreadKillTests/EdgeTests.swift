@@ -74,6 +74,29 @@ struct EdgeTests {
         }
     }
 
+    // MARK: Thread names
+
+    @Test("every thread ThreadKill starts carries its name: watchdog, spawner, signal waiter, shutdown runner, cancellable-call helper",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, because: "the scenario ends a cancellable call, which TSan cannot survive: Docs/Sanitizers.md"))
+    func serviceThreadNames() throws {
+        // In a child process: it installs SIGTERM handling and counts every thread.
+        let run = try runFixture(["thread-names"], signals: [SIGTERM])
+        let lines = run.output.split(separator: "\n")
+        func names(_ prefix: String) -> [String] {
+            lines.first { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count).split(separator: ",").map(String.init) } ?? []
+        }
+        // Exactly these: the main thread keeps the program's name, and no
+        // thread ThreadKill started is left with its creator's name.
+        #expect(names("names: ") == ["ThreadKillFixtu", "threadkill-sig", "threadkill-spwn", "threadkill-wd",
+                                     "tk-budgeted", "tk-cancellable", "tk-cancellable"], "\(run.output)")
+        // The helper of a cancellable call carries its caller's name (the
+        // kernel copies the creator's); the shutdown runner exists only after the signal.
+        #expect(names("shutdown names: ").contains("threadkill-exit"), "\(run.output)")
+        #expect(names("shutdown names: ").filter { $0 == "ThreadKillFixtu" }.count == 1, "\(run.output)")
+        #expect((run.status >> 8) & 0xff == 128 + SIGTERM, "status \(run.status)")
+    }
+
     // MARK: Cancellable sleeps
 
     @Test("a cancellable sleep of 71.6 minutes or more, up to Duration's maximum, sleeps in full until cancelled",

@@ -138,7 +138,8 @@ void CPthreadShim_thread_bind(CPthreadShim_block *b);
 /// The calling thread's block, or NULL if it is not a killable thread.
 CPthreadShim_block *CPthreadShim_thread_block(void);
 
-/// Names the calling thread (at most 15 bytes are kept). Returns 0 or an errno value.
+/// Names the calling thread. At most 15 bytes fit: a longer name is refused
+/// with ERANGE and the thread keeps its old name. Returns 0 or an errno value.
 int CPthreadShim_pthread_setname_np(const char *name);
 
 /// Bytes the kernel needs on a thread's stack to deliver a signal to it (the
