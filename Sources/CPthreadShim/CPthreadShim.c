@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/futex.h>
@@ -74,6 +75,18 @@ TK_SHIM size_t CPthreadShim_current_stack_size(void) {
     pthread_attr_getstacksize(&attr, &size);
     pthread_attr_destroy(&attr);
     return size;
+}
+
+TK_SHIM size_t CPthreadShim_signal_frame_size(void) {
+    // The kernel's own figure (Linux 5.14+ on x86, 4.18+ on arm64) is the frame
+    // for this CPU's register state: 3,632 bytes with AVX-512, about 11 KB with
+    // AMX. glibc's sysconf derives it from CPUID on older kernels. (With
+    // _GNU_SOURCE, glibc 2.34's MINSIGSTKSZ is that sysconf call; 2048 is the
+    // historical constant.)
+    size_t size = (size_t)getauxval(AT_MINSIGSTKSZ);
+    long conf = sysconf(_SC_MINSIGSTKSZ);
+    if (conf > 0 && (size_t)conf > size) size = (size_t)conf;
+    return size > 2048 ? size : 2048;
 }
 
 TK_SHIM int CPthreadShim_pthread_setname_np(const char *name) {

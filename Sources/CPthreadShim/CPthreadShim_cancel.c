@@ -12,6 +12,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static void tk_call_publish(CPthreadShim_call *call, uint32_t bits) {
@@ -78,8 +79,29 @@ TK_SHIM long CPthreadShim_leaf_read(void *args) {
     return n < 0 ? -errno : n;
 }
 
+// Sleeps the whole of *request on CLOCK_MONOTONIC, however long: a timespec
+// holds any duration (usleep's useconds_t is 32 bits and wrapped every sleep
+// of 71.6 minutes or more). The helper blocks every signal, but a stop and
+// continue of the process may still end the sleep early with EINTR: go on
+// with what remains. A cancellation point (clock_nanosleep).
+TK_SHIM static long tk_sleep_fully(struct timespec request) {
+    struct timespec remaining;
+    int err;
+    while ((err = clock_nanosleep(CLOCK_MONOTONIC, 0, &request, &remaining)) == EINTR) request = remaining;
+    return -err;
+}
+
+TK_SHIM long CPthreadShim_leaf_sleep(void *duration) {
+    const struct timespec *request = duration;
+    if (request->tv_sec < 0 || request->tv_nsec < 0 || request->tv_nsec >= 1000000000L) return -EINVAL;
+    return tk_sleep_fully(*request);
+}
+
 TK_SHIM long CPthreadShim_leaf_usleep(void *microseconds) {
-    return usleep((useconds_t)*(long *)microseconds) == 0 ? 0 : -errno;
+    long us = *(const long *)microseconds;
+    if (us < 0) return -EINVAL;
+    struct timespec request = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    return tk_sleep_fully(request);
 }
 
 TK_SHIM long CPthreadShim_leaf_poll(void *args) {

@@ -14,9 +14,14 @@ extension KillContext {
     /// until the region ends or 5 s pass. When `body` returns, or throws, the
     /// pending kill is thrown in its place.
     ///
-    /// - Important: Code that retries `EINTR` by itself stays blocked: stdio,
+    /// - Important: Code that retries `EINTR` by itself stays blocked:
     ///   `getaddrinfo`, `pthread_mutex_lock`, Dispatch. Outside a blocking
     ///   region no foreign code ever sees an `EINTR` caused by ThreadKill.
+    /// - Warning: Do not use stdio (`print`, `fputs`, `fflush`, `fwrite`) in
+    ///   `body`. glibc's stdio does not retry `EINTR`: an interrupted write
+    ///   makes the call fail with `EINTR` and the data still buffered is
+    ///   discarded (measured: `scripts/stdio-eintr.c`, Docs/Interrupt.md).
+    ///   Write before or after the region, or use ``write(_:_:)``.
     /// - Throws: The kill, or what `body` throws.
     public func blocking<R>(_ body: () throws -> R) throws -> R {
         let block = core.block

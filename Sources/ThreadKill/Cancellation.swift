@@ -48,10 +48,19 @@ extension KillContext {
         return try withUnsafeMutablePointer(to: &args) { try cancellableCall(CPthreadShim_leaf_read, argument: $0) }
     }
 
-    /// Sleeps in `usleep(3)` as a cancellable C call.
+    /// Sleeps for `duration` in `clock_nanosleep(2)` as a cancellable C call
+    /// (the shim's sleep leaf).
+    ///
+    /// Any duration is slept in full, to the nanosecond it can express: a
+    /// `timespec` carries the seconds, so `.seconds(Int64.max)` sleeps until
+    /// a kill ends it.
+    /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative
+    ///   duration, or a kill (see ``cancellableCall(_:argument:onCancel:cleanupArgument:)``).
     public func cancellableSleep(for duration: Duration) throws {
-        var micros = Int(clamping: try duration.validatedNanos("cancellableSleep(for:)") / 1_000)
-        _ = try withUnsafeMutablePointer(to: &micros) { try cancellableCall(CPthreadShim_leaf_usleep, argument: $0) }
+        _ = try duration.validatedNanos("cancellableSleep(for:)")
+        let (seconds, attoseconds) = duration.components  // not negative: checked above
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        _ = try withUnsafeMutablePointer(to: &request) { try cancellableCall(CPthreadShim_leaf_sleep, argument: $0) }
     }
 
     /// Polls as a cancellable C call (the shim's `poll(2)` leaf).

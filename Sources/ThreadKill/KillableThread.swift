@@ -35,7 +35,10 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// - Parameters:
     ///   - name: Shown in `/proc/self/task/*/comm` (cut to 15 bytes there) and in
     ///     ``ThreadKill/liveThreads``.
-    ///   - stackSize: Bytes of stack; nil for the system default. At least 16 KiB.
+    ///   - stackSize: Bytes of stack, as `pthread_attr_setstacksize` takes them;
+    ///     nil for the system default. At least ``ThreadKill/minimumStackSize``
+    ///     (about 25 KB): less would overflow in the Swift runtime's first-use
+    ///     work or when a signal is delivered, crashing the whole process.
     ///   - daemon: Whether the thread may be abandoned when the program exits.
     ///   - stopToken: A token whose stop also stops this thread (for groups).
     ///   - cpuBudget: CPU time the thread may use; past it, a ``KillError`` with
@@ -55,9 +58,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         tick: Duration? = nil,
         _ body: @escaping @Sendable (KillContext) throws -> Value
     ) throws(ThreadKillError) {
-        if let stackSize, stackSize < 16 * 1024 {
-            throw ThreadKillError(.invalidArgument, "stackSize must be at least 16384 bytes, got \(stackSize)")
-        }
+        if let stackSize { try StackFloor.check(stackSize) }
         let budget = try cpuBudget?.validatedNanos("cpuBudget")
         let tickNanos = try tick?.validatedNanos("tick")
         if let tickNanos, tickNanos < 100_000 {
@@ -77,7 +78,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         if err != 0 {
             Unmanaged.passUnretained(start).release()
             Registry.remove(core)
-            if err == EINVAL { throw ThreadKillError(.invalidArgument, errno: err, "pthread_create refused the stack size \(stackSize ?? 0)") }
+            if err == EINVAL { throw ThreadKillError(.invalidArgument, errno: err, "pthread_create refused the stack size \(stackSize ?? 0): glibc takes the thread's control block and the program's static thread-local storage out of it; ask for more") }
             throw .system("pthread_create", err)
         }
         self.core = core

@@ -334,6 +334,10 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     try shutdownScenario()
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" {
     try exitPolicyScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stack-floor" {
+    stackFloorScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "thread-names" {
+    try threadNamesScenario()
 } else {
     print("ThreadKillFixtures: a worker program for ThreadKill's tests; the tests start it.")
 }

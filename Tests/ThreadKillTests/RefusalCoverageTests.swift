@@ -81,6 +81,31 @@ struct RefusalCoverageTests {
         expectRefusal(.jobCoding) { _ = try IsolatedProcess.start(IsolatedJob<Unencodable, Int>("x"), input: Unencodable(), executable: fixturePath) }
     }
 
+    @Test("every test Docs/BadInput.md names exists under that name in that file")
+    func badInputTableNamesRealTests() throws {
+        // This file is Tests/ThreadKillTests/RefusalCoverageTests.swift in the repository.
+        let thisFile = #filePath
+        let slash = try #require(thisFile.lastIndex(of: "/"))
+        let testsDirectory = String(thisFile[..<slash])
+        let repository = testsDirectory.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/")
+        let doc = try #require(readText("\(repository)/Docs/BadInput.md"), "cannot read Docs/BadInput.md beside \(testsDirectory)")
+        var named: [(file: String, name: String)] = []
+        for line in doc.split(separator: "\n") where line.hasPrefix("|") {
+            // `File.swift — "display name"` or `File.swift: "display name"`, possibly several per row.
+            for match in line.matches(of: /([A-Za-z]+\.swift)\s*(?:—|:)\s*"([^"]+)"/) {
+                named.append((String(match.output.1), String(match.output.2)))
+            }
+        }
+        #expect(named.count >= 30, "the table names only \(named.count) tests: did its format change?")
+        for (file, name) in named {
+            let source = readText("\(testsDirectory)/\(file)")
+            #expect(source != nil, "Docs/BadInput.md names \(file), which does not exist")
+            guard let source else { continue }
+            let exists = source.contains("@Test(\"\(name)\"")
+            #expect(exists, "Docs/BadInput.md names \"\(name)\" in \(file): no test has that display name there")
+        }
+    }
+
     @Test("THREADKILL_SIGNAL and the signal probe refuse bad or taken signals, in a fresh process", .timeLimit(.minutes(1)))
     func signalChoice() throws {
         #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=abc"]) == "invalidArgument\n")
@@ -95,4 +120,18 @@ struct RefusalCoverageTests {
 /// Hands a thread's own handle to its body.
 final class ThreadBox: @unchecked Sendable {  // written before the body reads it (Latch), cleared after join
     var thread: KillableThread<[ThreadKillError.Code]>?
+}
+
+/// The whole text of the file at `path`, or nil.
+func readText(_ path: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }

@@ -139,8 +139,13 @@ void CPthreadShim_thread_bind(CPthreadShim_block *b);
 /// The calling thread's block, or NULL if it is not a killable thread.
 CPthreadShim_block *CPthreadShim_thread_block(void);
 
-/// Names the calling thread (at most 15 bytes are kept). Returns 0 or an errno value.
+/// Names the calling thread. At most 15 bytes fit: a longer name is refused
+/// with ERANGE and the thread keeps its old name. Returns 0 or an errno value.
 int CPthreadShim_pthread_setname_np(const char *name);
+
+/// Bytes the kernel needs on a thread's stack to deliver a signal to it (the
+/// frame with this CPU's register state): AT_MINSIGSTKSZ, at least 2048.
+size_t CPthreadShim_signal_frame_size(void);
 
 /// The calling thread's stack size in bytes (pthread_getattr_np), or 0.
 size_t CPthreadShim_current_stack_size(void);
@@ -274,7 +279,13 @@ void CPthreadShim_cancel_warm_up(void);
 // C leaf functions for cancellable calls (arguments in a small struct).
 typedef struct { int fd; void *buffer; size_t count; } CPthreadShim_read_args;
 long CPthreadShim_leaf_read(void *args);          // read(2)
-long CPthreadShim_leaf_usleep(void *microseconds); // usleep(3); argument points to a long
+/// Sleeps for the `struct timespec` the argument points to, on CLOCK_MONOTONIC,
+/// the whole of it (any length; EINTR resumes with the time left). -EINVAL for
+/// a negative or malformed timespec.
+long CPthreadShim_leaf_sleep(void *duration);
+/// The same, for the `long` count of microseconds the argument points to
+/// (full range: no 32-bit `useconds_t`). -EINVAL if negative.
+long CPthreadShim_leaf_usleep(void *microseconds);
 typedef struct { void *fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
 long CPthreadShim_leaf_poll(void *args);          // poll(2)
 

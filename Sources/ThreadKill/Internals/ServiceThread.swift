@@ -19,7 +19,7 @@ func startServiceThread(named name: String, _ body: @escaping @Sendable () -> Vo
     var thread = pthread_t()
     let err = pthread_create(&thread, nil, { arg in
         let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-        _ = CPthreadShim_pthread_setname_np(box.name)
+        nameCurrentThread(box.name)
         box.body()
         return nil
     }, box.toOpaque())
@@ -28,4 +28,13 @@ func startServiceThread(named name: String, _ body: @escaping @Sendable () -> Vo
         throw .system("pthread_create", err)
     }
     pthread_detach(thread)
+}
+
+/// Names the calling thread as `/proc/self/task/*/comm` shows it. The kernel
+/// keeps at most 15 bytes and refuses longer names outright (`ERANGE`), so a
+/// name that does not fit leaves the thread with its creator's name: a bug,
+/// caught here in debug builds.
+func nameCurrentThread(_ name: String) {
+    let err = CPthreadShim_pthread_setname_np(name)
+    assert(err == 0, "ThreadKill: pthread_setname_np(\"\(name)\") failed with errno \(err): at most 15 bytes")
 }

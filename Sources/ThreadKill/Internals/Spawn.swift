@@ -83,7 +83,7 @@ enum Spawner {
     }
 
     private static func serve() -> Never {
-        _ = CPthreadShim_pthread_setname_np("threadkill-spawn")
+        nameCurrentThread("threadkill-spwn")  // 15 bytes: the kernel's limit
         lock.lock()
         while true {
             while state.queue.isEmpty { lock.wait(until: .never) }
