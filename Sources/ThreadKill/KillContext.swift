@@ -27,7 +27,11 @@ public struct KillContext {
     public var thread: ThreadRef { ThreadRef(core: core) }
 
     /// Whether a stop has been requested. One atomic load.
-    public var isStopRequested: Bool { core.stop.isStopRequested }
+    ///
+    /// It reads the thread's kill word, not the stop token: once it is true,
+    /// the next ``checkpoint()`` throws the stop (the token's flag is set a
+    /// moment before the kill word, while the stop's callbacks start).
+    public var isStopRequested: Bool { CPthreadShim_kill_load(block) & UInt32(CPthreadShim_KILL_STOP) != 0 }
 
     /// The thread's stop token: register ``StopToken/onStop(_:)`` callbacks on it,
     /// or pass it to work that should stop with this thread.

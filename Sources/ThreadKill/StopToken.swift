@@ -106,8 +106,16 @@ final class StopState: @unchecked Sendable {
     private var nextID: UInt64 = 1
     private var running: (id: UInt64, thread: pthread_t)?
     private var parentLink: StopCallback?
+    /// Runs before the flag is set: a killable thread's own source sets the
+    /// thread's kill word here, so whoever sees the token stopped also finds
+    /// the stop at the thread's next checkpoint.
+    private var beforeRequest: (@Sendable () -> Void)?
 
     var isStopRequested: Bool { requested.load(ordering: .acquiring) }
+
+    func setBeforeRequest(_ hook: @escaping @Sendable () -> Void) {
+        lock.withLock { beforeRequest = hook }
+    }
 
     func link(to parent: StopToken) {
         let registration = parent.onStop { [weak self] in _ = self?.requestStop() }
@@ -120,6 +128,7 @@ final class StopState: @unchecked Sendable {
             lock.unlock()
             return false
         }
+        beforeRequest?()
         requested.store(true, ordering: .releasing)
         while !callbacks.isEmpty {
             let callback = callbacks.removeFirst()

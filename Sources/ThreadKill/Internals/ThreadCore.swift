@@ -51,7 +51,6 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     private let waker = Mutex<(@Sendable () -> Void)?>(nil)
     private let done = ConditionLock()
     private var isDone = false  // guarded by `done`
-    private var stopRegistration: StopCallback?
 
     private static let ids = Atomic<UInt64>(0)
 
@@ -67,12 +66,11 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         guard let block = CPthreadShim_block_create() else { fatalError("ThreadKill: out of memory") }
         self.block = block
         self.stop = stopToken.map { StopSource(linkedTo: $0) } ?? StopSource()
-        // Weak: a group's stop may run this callback while the core is being deinitialized.
-        stopRegistration = stop.token.onStop { [weak self] in self?.stopRequested() }
+        // Weak: a group's stop may run this while the core is being deinitialized.
+        stop.state.setBeforeRequest { [weak self] in self?.stopRequested() }
     }
 
     deinit {
-        stopRegistration?.cancel()
         CPthreadShim_block_destroy(block)
     }
 
@@ -178,7 +176,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     /// What a stop request does to the thread: the sticky stop bit, a wake-up
     /// for its sleeps and waits, and a signal if it is where only a signal
-    /// reaches it. Runs first among the stop source's callbacks, and directly
+    /// reaches it. Runs before the stop source's flag is set, and directly
     /// from the ladder (whose stop callbacks run elsewhere: they may block).
     func stopRequested() {
         requests.withMaskedLock { r in
