@@ -68,3 +68,27 @@ private func monotonicMillis() -> Int {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
+
+/// `duration-extremes`: the process-wide settings that take a `Duration`, at
+/// .zero, 1 ns, .seconds(Int64.max) and negative (where a negative value is a
+/// typed error rather than a documented precondition). One line each.
+func durationExtremesScenario() throws {
+    let labels: [(String, Duration)] = [("0", .zero), ("1 ns", .nanoseconds(1)), ("max", .seconds(Int64.max))]
+    for (label, window) in labels {
+        ThreadKill.resendWindow = window
+        let thread = try KillableThread(name: "resend") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
+        try thread.interrupt()
+        say("resendWindow \(label): \(try thread.join().report?.reason.rawValue ?? "not killed")")
+    }
+    ThreadKill.resendWindow = .seconds(5)
+    for (label, grace) in labels {
+        let thread = try KillableThread(name: "shutdown") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
+        let report = try ThreadKill.shutdown(grace: grace)
+        _ = try thread.stop(grace: .seconds(20))
+        say("shutdown \(label): \(label == "max" ? "\(report)" : "ok")")
+    }
+    do { _ = try ThreadKill.shutdown(grace: .nanoseconds(-1)); say("shutdown negative: accepted") } catch { say("shutdown negative: \(error.code)") }
+    do { try ThreadKill.handleTerminationSignals(grace: .nanoseconds(-1)); say("handleTerminationSignals negative: accepted") } catch { say("handleTerminationSignals negative: \(error.code)") }
+    try ThreadKill.handleTerminationSignals(grace: .seconds(Int64.max))
+    say("handleTerminationSignals max: ok")
+}
