@@ -5,6 +5,18 @@
 #ifndef CPTHREADSHIM_H
 #define CPTHREADSHIM_H
 
+#if !defined(__linux__)
+#error "ThreadKill supports Linux only: it is built on Linux signals, futexes, pidfds and /proc (see README, Requirements)."
+#endif
+#if !defined(__GLIBC__) && defined(__has_include)
+#if __has_include(<features.h>)
+#include <features.h>
+#endif
+#endif
+#if !defined(__GLIBC__)
+#error "ThreadKill needs glibc (2.34 or later): musl and other C libraries are not supported (see README, Requirements)."
+#endif
+
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
