@@ -15,13 +15,15 @@ import CPthreadShim
 public struct KillContext {
     let core: ThreadCore
     let cleanups: CleanupStack
+    /// The thread's control block, kept here so that the inlined
+    /// ``checkpoint()`` is one load of the kill word through it.
+    @usableFromInline let block: UnsafeMutablePointer<CPthreadShim_block>
 
     init(core: ThreadCore) {
         self.core = core
         self.cleanups = CleanupStack(core: core)
+        self.block = core.block
     }
-
-    private var block: UnsafeMutablePointer<CPthreadShim_block> { core.block }
 
     /// The thread this context belongs to.
     public var thread: ThreadRef { ThreadRef(core: core) }
@@ -42,11 +44,16 @@ public struct KillContext {
     /// What it throws is a ``KillError``, or the error a ``ThreadRef/raise(_:)``
     /// injected.
     ///
-    /// The fast path is one relaxed atomic load and a branch: call it as often as you like.
-    @inline(__always)
+    /// The fast path is one relaxed atomic load and a branch, inlined into the
+    /// caller's code (no call): call it as often as you like.
+    @inlinable
     public func checkpoint() throws {
-        if CPthreadShim_kill_load(block) != 0 { try deliver(.checkpoint) }
+        if CPthreadShim_kill_load(block) != 0 { try deliverAtCheckpoint() }
     }
+
+    /// The slow path of ``checkpoint()``, out of line.
+    @usableFromInline @inline(never)
+    func deliverAtCheckpoint() throws { try deliver(.checkpoint) }
 
     enum Point {
         case checkpoint
