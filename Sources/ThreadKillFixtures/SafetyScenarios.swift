@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPthreadShim
 import ThreadKill
 
 /// `stuck-callback exit|shutdown`: a non-daemon thread whose stop callback
@@ -91,4 +92,35 @@ func durationExtremesScenario() throws {
     do { try ThreadKill.handleTerminationSignals(grace: .nanoseconds(-1)); say("handleTerminationSignals negative: accepted") } catch { say("handleTerminationSignals negative: \(error.code)") }
     try ThreadKill.handleTerminationSignals(grace: .seconds(Int64.max))
     say("handleTerminationSignals max: ok")
+}
+
+/// `pays-nothing`: a program that links ThreadKill and uses it without ever
+/// starting a killable thread must pay nothing: no signal handler, no
+/// thread, no blocked signal. Prints what it finds.
+func paysNothingScenario() {
+    var before = sigset_t()
+    pthread_sigmask(SIG_BLOCK, nil, &before)  // inherited from whoever started us
+    let source = StopSource()  // uses the library, kills nothing
+    source.requestStop()
+    _ = ThreadKill.liveThreads
+    var handlers = 0
+    for sig in CPthreadShim_sigrtmin()...CPthreadShim_sigrtmax() where CPthreadShim_signal_state(sig) != 0 { handlers += 1 }
+    var blocked = sigset_t()
+    pthread_sigmask(SIG_BLOCK, nil, &blocked)
+    var blockedCount = 0  // blocked now that were not before
+    for sig in 1...CPthreadShim_sigrtmax() where sigismember(&blocked, sig) == 1 && sigismember(&before, sig) == 0 { blockedCount += 1 }
+    let tasks = directoryEntries("/proc/self/task")
+    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(ThreadKill.signal.map { "\($0)" } ?? "none")")
+}
+
+/// How many entries a directory has (not counting "." and "..").
+private func directoryEntries(_ path: String) -> Int {
+    guard let dir = opendir(path) else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    while let entry = readdir(dir) {
+        let first = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] }
+        if first != UInt8(ascii: ".") { count += 1 }
+    }
+    return count
 }

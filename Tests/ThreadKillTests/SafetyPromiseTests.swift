@@ -274,4 +274,11 @@ struct SafetyPromiseTests {
 
             """)
     }
+
+    @Test("a program that links ThreadKill and never starts a killable thread pays nothing: no handler, no thread, no blocked signal")
+    func paysNothingUntilUsed() throws {
+        let (status, output) = try runFixture(["pays-nothing"])
+        #expect(status == 0)
+        #expect(output == "handlers 0, blocked signals 0, threads 1, signal none\n")
+    }
 }
