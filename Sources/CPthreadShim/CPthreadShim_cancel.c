@@ -66,9 +66,16 @@ TK_SHIM static long tk_pause(void *arg) {
     return 0;
 }
 
+// Weak: present only in `swift build --sanitize=thread` builds.
+extern void __tsan_init(void) __attribute__((weak));
+
 TK_SHIM void CPthreadShim_cancel_warm_up(void) {
     static int warm;  // atomic
     if (__atomic_exchange_n(&warm, 1, __ATOMIC_ACQ_REL)) return;
+    // TSan aborts the process when pthread_cancel unwinds a thread inside one
+    // of its interceptors; the warm-up only saves the first real cancel a
+    // dlopen, so under TSan a call that is never cancelled must not pay it.
+    if (__tsan_init) return;
     CPthreadShim_call call = {.function = tk_pause};
     if (CPthreadShim_call_start(&call) == 0) CPthreadShim_call_cancel(&call);
 }

@@ -533,7 +533,8 @@ struct IsolatedProcessLeakTests {
         #expect(grandchild.hasEnded(within: .seconds(10)), "the grandchild outlived the parent killed with SIGKILL")
     }
 
-    @Test("a job writing 200 MB to a captured stream leaves the parent's memory near the capture limit")
+    @Test("a job writing 200 MB to a captured stream leaves the parent's memory near the capture limit",
+          .disabled(under: .thread, .address, because: "a sanitizer's instrumented copies make 200 MB through a pipe take minutes, and its allocator makes resident memory meaningless: Docs/Sanitizers.md"))
     func captureBoundsMemory() throws {
         let count = 200_000_000
         let limit = ProcessOutputMode.defaultCaptureLimit
