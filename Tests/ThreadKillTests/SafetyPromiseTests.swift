@@ -259,7 +259,8 @@ struct SafetyPromiseTests {
     }
 
     @Test("in a forked child only the forking thread exists: others are not listed, kills and joins refuse, the watchdog restarts, exit is prompt",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, because: "TSan does not support starting threads in a child forked from a multithreaded process (the child exits 66): Docs/Sanitizers.md"))
     func forkedChild() throws {
         // In a child process of its own: fork() in this multithreaded test
         // runner could copy a lock some other test holds.
