@@ -1,0 +1,102 @@
+// `jump-leak MODE COUNT`: how much resident memory each thread ended by a jump
+// out of an async region leaves behind, in a process of its own (RSS is
+// process-wide; Swift Testing runs tests in parallel in one process).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import ThreadKill
+
+/// Tickets of the threads that reached their spin loop.
+private let jumpLeakSpinning = Atomic<Int>(0)
+
+/// Burns CPU in the program's own code until a kill jumps out: no delivery
+/// point, no allocation, no retain. Announces `ticket` first.
+@inline(never)
+private func spinUntilKilled(_ ticket: Int) -> UInt64 {
+    jumpLeakSpinning.store(ticket, ordering: .releasing)
+    var x: UInt64 = 1
+    while x != 0 { x = x &* 6364136223846793005 &+ 1 }  // full-period LCG: 2^64 steps
+    return x
+}
+
+/// glibc's `malloc_trim` (declared in <malloc.h>, which the Glibc module does not export).
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim").map {
+    unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
+}
+
+/// Resident set size in bytes, after returning freed heap pages to the kernel.
+private func trimmedResidentBytes() -> Int {
+    _ = mallocTrim?(0)
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 128)
+    guard fgets(&line, Int32(line.count), file) != nil else { return 0 }
+    let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
+    return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// One thread's life in `mode`; returns the jumps that ended it.
+private func jumpLeakCycle(_ mode: String, ticket: Int) throws -> Int {
+    let body: @Sendable (KillContext) throws -> UInt64
+    switch mode {
+    case "plain":  // the floor: create, stop, join; no region
+        body = { ctx in try ctx.sleep(for: .seconds(3600)); return 0 }
+    case "nested":  // the region inside every kind of cleanup scope
+        body = { ctx in
+            ctx.onKill {}
+            return try ctx.withCleanup({}) {
+                try ctx.bracket(acquire: { ticket }, release: { _ in }) { t in
+                    try ctx.asyncKillable { spinUntilKilled(t) }
+                }
+            }
+        }
+    case "inner":  // cleanup scopes inside the region: their frames are skipped too
+        body = { ctx in
+            try ctx.asyncKillable {
+                ctx.onKill {}
+                return try ctx.withCleanup({}) {
+                    try ctx.bracket(acquire: { ticket }, release: { _ in }) { t in spinUntilKilled(t) }
+                }
+            }
+        }
+    default:  // "jump": a pure spin loop in a region
+        body = { ctx in try ctx.asyncKillable { spinUntilKilled(ticket) } }
+    }
+    let thread = try KillableThread(name: "jump-leak", body)
+    if mode == "plain" {
+        try thread.requestStop()
+    } else {
+        while jumpLeakSpinning.load(ordering: .acquiring) != ticket { sched_yield() }
+        try thread.interrupt()
+    }
+    guard case .killed = try thread.join() else {
+        if mode == "plain" { return 0 }
+        throw FixtureError(detail: "thread \(ticket) in mode \(mode) was not killed")
+    }
+    return thread.ref.injectionStatistics.jumps
+}
+
+/// Runs `warmUp` then `count` threads in `mode` and prints, on one line, the
+/// RSS growth per thread and how many jumps ended the measured threads.
+func jumpLeakScenario(_ mode: String, count: Int, warmUp: Int) throws {
+    var ticket = 0
+    for _ in 0..<warmUp {
+        ticket += 1
+        _ = try jumpLeakCycle(mode, ticket: ticket)
+    }
+    // RSS at the start, the middle and the end of the measured threads. The
+    // per-thread figure is the slope over the second half: a one-off growth
+    // (the allocator settling after the warm-up) does not divide into it.
+    let start = trimmedResidentBytes()
+    var middle = start
+    var jumps = 0
+    for i in 0..<count {
+        if i == count / 2 { middle = trimmedResidentBytes() }
+        ticket += 1
+        jumps += try jumpLeakCycle(mode, ticket: ticket)
+    }
+    let end = trimmedResidentBytes()
+    let half = count - count / 2
+    say("jump-leak mode=\(mode) threads=\(count) jumps=\(jumps) growth=\(end - start) firstHalf=\(middle - start) secondHalf=\(end - middle) perThread=\((end - middle) / max(half, 1))")
+}
