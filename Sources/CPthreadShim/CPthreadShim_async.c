@@ -215,7 +215,12 @@ static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t 
     // tail in a ucontext is not meaningful.
     if (memcmp(&uc->uc_sigmask, &r->armed_mask, _NSIG / 8) != 0) return CPthreadShim_DECLINE_SIGMASK;
     const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
-    if (!t || !tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
+    if (!t) return CPthreadShim_DECLINE_PC;
+    // Outside every loaded object's code: JIT-compiled or generated code in
+    // anonymous executable pages (or a library loaded since the table was
+    // built). Nothing says what it holds, so it is never jumped out of.
+    if (tk_kind_of(t, TK_PC(uc)) < 0) return CPthreadShim_DECLINE_ANON_CODE;
+    if (!tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
     uintptr_t sp = TK_SP(uc);
     if (tk_kind_of(t, TK_PC(uc)) == TK_VOUCHED) {
         int chain = tk_walk_frames(t, r, sp, TK_FP(uc));

@@ -11,6 +11,10 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
         case foreignFrame = "a caller frame is foreign"
         case libraryCallbackPrologue = "callback from a library, in its prologue"
         case exclusiveAccess = "Swift exclusive access in progress"
+        /// The PC is in no loaded object: JIT-compiled or generated code in
+        /// anonymous executable pages. To stop such code, run it in an
+        /// ``IsolatedProcess``.
+        case anonymousCode = "code outside any loaded object, e.g. JIT"
 
         var cValue: Int32 {
             switch self {
@@ -20,6 +24,7 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
             case .foreignFrame: return Int32(CPthreadShim_DECLINE_FRAME)
             case .libraryCallbackPrologue: return Int32(CPthreadShim_DECLINE_STACK_WORD)
             case .exclusiveAccess: return Int32(CPthreadShim_DECLINE_EXCLUSIVITY)
+            case .anonymousCode: return Int32(CPthreadShim_DECLINE_ANON_CODE)
             }
         }
     }

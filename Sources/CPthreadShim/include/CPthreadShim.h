@@ -49,7 +49,8 @@ enum {
     CPthreadShim_DECLINE_FRAME = 3,       // a caller frame is (or the chain is broken)
     CPthreadShim_DECLINE_STACK_WORD = 4,  // a callback from a library is in its prologue
     CPthreadShim_DECLINE_EXCLUSIVITY = 5, // a Swift exclusive access is in progress
-    CPthreadShim_DECLINE_COUNT = 6,
+    CPthreadShim_DECLINE_ANON_CODE = 6,   // the PC is outside every loaded object (JIT or generated code)
+    CPthreadShim_DECLINE_COUNT = 7,
 };
 
 // One per killable thread. Allocated by Swift (CPthreadShim_block_create),
@@ -95,6 +96,8 @@ static inline uint32_t CPthreadShim_kill_clear(CPthreadShim_block *b, uint32_t b
 }
 /// An acquire load of any 32-bit word shared with C (futex words).
 static inline uint32_t CPthreadShim_word_load(const uint32_t *w) { return __atomic_load_n(w, __ATOMIC_ACQUIRE); }
+/// A release store to such a word.
+static inline void CPthreadShim_word_store(uint32_t *w, uint32_t v) { __atomic_store_n(w, v, __ATOMIC_RELEASE); }
 
 /// The kill word itself: the futex `ctx.sleep` waits on.
 static inline uint32_t *CPthreadShim_kill_word(CPthreadShim_block *b) { return &b->kill; }
