@@ -62,6 +62,33 @@ static int tk_is_vouched(const char *name, const tk_build *bd) {
     return 0;
 }
 
+typedef struct {
+    const char *name;
+    void (*found)(const char *path, void *context);
+    void *context;
+    int count;
+} tk_match;
+
+static int tk_match_one(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    tk_match *m = data;
+    if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0') return 0;  // the executable
+    const char *names[1] = {m->name};
+    tk_build bd = {.vouched = names, .vouched_count = 1};
+    if (tk_is_vouched(info->dlpi_name, &bd)) {
+        m->count++;
+        if (m->found) m->found(info->dlpi_name, m->context);
+    }
+    return 0;
+}
+
+// The loaded objects a vouched name matches now, by the same rule as the table.
+TK_SHIM int CPthreadShim_library_matches(const char *name, void (*found)(const char *path, void *context), void *context) {
+    tk_match m = {.name = name, .found = found, .context = context};
+    dl_iterate_phdr(tk_match_one, &m);
+    return m.count;
+}
+
 static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     tk_build *bd = data;

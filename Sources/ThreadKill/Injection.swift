@@ -6,8 +6,8 @@ import Glibc
 
 /// Process-wide injection settings: which libraries are vouched for.
 enum Injection {
-    /// Names (path substrings) of vouched libraries, as C strings that live
-    /// for the rest of the process.
+    /// Vouched names (each the start of a library's file name), as C strings
+    /// that live for the rest of the process.
     private static let vouched = Mutex(CStrings())
 
     /// C strings that are never freed nor written after creation.
@@ -37,7 +37,9 @@ enum Injection {
         }
     }
 
-    static func vouch(for library: String) throws(ThreadKillError) {
+    /// Vouches for `library` and returns the paths of the loaded objects it
+    /// matches now.
+    static func vouch(for library: String) throws(ThreadKillError) -> [String] {
         guard library.count >= 4, library.hasPrefix("lib"), !library.contains("/") else {
             throw ThreadKillError(.invalidArgument, "allowInjection(inLibrary:) needs the start of a library's file name, such as \"libpcre2-8\", got \"\(library)\"")
         }
@@ -53,5 +55,19 @@ enum Injection {
             }
         }
         refreshRanges(force: true)
+        return loadedLibraries(matching: library)
+    }
+
+    /// The paths of the loaded shared objects whose file name starts with
+    /// `name`: what vouching for `name` covers at this moment.
+    static func loadedLibraries(matching name: String) -> [String] {
+        final class Paths { var list: [String] = [] }
+        let paths = Paths()
+        _ = withExtendedLifetime(paths) {
+            CPthreadShim_library_matches(name, { path, context in
+                Unmanaged<Paths>.fromOpaque(context!).takeUnretainedValue().list.append(String(cString: path!))
+            }, Unmanaged.passUnretained(paths).toOpaque())
+        }
+        return paths.list
     }
 }

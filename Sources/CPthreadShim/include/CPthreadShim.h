@@ -227,9 +227,16 @@ int CPthreadShim_async_unsupported(void);
 
 /// Rebuilds the table of code ranges the checks consult, if libraries were
 /// loaded or unloaded since the last build, or if `force`. `vouched` names
-/// libraries (substrings of their paths) whose code may be jumped out of.
+/// libraries (each the start of a file name: "libpcre2-8" matches
+/// ".../libpcre2-8.so.0") whose code may be jumped out of.
 /// Not async-signal-safe; call it from ordinary code.
 void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force);
+
+/// Calls `found` with the path of every loaded shared object whose file name
+/// starts with `name` (the rule CPthreadShim_ranges_refresh vouches by), and
+/// returns how many there are. `found` runs inside dl_iterate_phdr: it must
+/// not load or unload objects. Not async-signal-safe.
+int CPthreadShim_library_matches(const char *name, void (*found)(const char *path, void *context), void *context);
 
 /// Runs `body(arg)` in an async region: the signal is unblocked, and the
 /// handler may siglongjmp back here when a kill is pending and every safety
