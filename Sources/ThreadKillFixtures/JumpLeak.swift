@@ -25,6 +25,18 @@ private let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(dlopen(nil, RTL
     unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
 }
 
+/// Instances of `Token` alive: each is a resource `bracket` acquires.
+private let tokensAlive = Atomic<Int>(0)
+
+private final class Token: Sendable {
+    let ticket: Int
+    init(_ ticket: Int) {
+        self.ticket = ticket
+        tokensAlive.add(1, ordering: .relaxed)
+    }
+    deinit { tokensAlive.subtract(1, ordering: .relaxed) }
+}
+
 /// Resident set size in bytes, after returning freed heap pages to the kernel.
 private func trimmedResidentBytes() -> Int {
     _ = mallocTrim?(0)
@@ -58,6 +70,12 @@ private func jumpLeakCycle(_ mode: String, ticket: Int) throws -> Int {
                 return try ctx.withCleanup({}) {
                     try ctx.bracket(acquire: { ticket }, release: { _ in }) { t in spinUntilKilled(t) }
                 }
+            }
+        }
+    case "resource":  // a class-typed resource of a bracket inside the region
+        body = { ctx in
+            try ctx.asyncKillable {
+                try ctx.bracket(acquire: { Token(ticket) }, release: { _ in }) { token in spinUntilKilled(token.ticket) }
             }
         }
     default:  // "jump": a pure spin loop in a region
@@ -98,5 +116,5 @@ func jumpLeakScenario(_ mode: String, count: Int, warmUp: Int) throws {
     }
     let end = trimmedResidentBytes()
     let half = count - count / 2
-    say("jump-leak mode=\(mode) threads=\(count) jumps=\(jumps) growth=\(end - start) firstHalf=\(middle - start) secondHalf=\(end - middle) perThread=\((end - middle) / max(half, 1))")
+    say("jump-leak mode=\(mode) threads=\(count) jumps=\(jumps) growth=\(end - start) firstHalf=\(middle - start) secondHalf=\(end - middle) perThread=\((end - middle) / max(half, 1)) resourcesAlive=\(tokensAlive.load(ordering: .relaxed))")
 }

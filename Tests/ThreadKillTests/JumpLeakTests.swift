@@ -4,7 +4,7 @@ import Testing
 /// One line of `ThreadKillFixtures jump-leak`: threads run, jumps that ended
 /// them, and the RSS growth per thread.
 struct JumpLeakReading {
-    var threads = 0, jumps = 0, perThread = Int.max
+    var threads = 0, jumps = 0, perThread = Int.max, resourcesAlive = -1
 
     init(_ output: String) throws {
         let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("jump-leak ") }, "no reading in: \(output)")
@@ -15,6 +15,7 @@ struct JumpLeakReading {
             case "threads": threads = value
             case "jumps": jumps = value
             case "perThread": perThread = value
+            case "resourcesAlive": resourcesAlive = value
             default: break
             }
         }
@@ -59,6 +60,14 @@ struct JumpLeakTests {
     func scopesInsideRegion() throws {
         let reading = try jumpLeak("inner", count: 4_000, warmUp: 500)
         #expect(reading.jumps == reading.threads, "every kill landed by a jump")
+        #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
+    }
+
+    @Test("a class-typed bracket resource is released, not leaked, when a jump skips bracket's frame", .timeLimit(.minutes(2)))
+    func bracketResource() throws {
+        let reading = try jumpLeak("resource", count: 2_000, warmUp: 200)
+        #expect(reading.jumps == reading.threads, "every kill landed by a jump")
+        #expect(reading.resourcesAlive == 0, "resources still alive after every thread ended")
         #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
     }
 
