@@ -1,4 +1,4 @@
-// `jump-leak MODE COUNT`: how much resident memory each thread ended by a jump
+// `jump-leak MODE COUNT WARMUP`: how much resident memory each thread ended by a jump
 // out of an async region leaves behind, in a process of its own (RSS is
 // process-wide; Swift Testing runs tests in parallel in one process).
 #if canImport(Glibc)
@@ -38,7 +38,7 @@ private final class Token: Sendable {
 }
 
 /// Resident set size in bytes, after returning freed heap pages to the kernel.
-private func trimmedResidentBytes() -> Int {
+func trimmedResidentBytes() -> Int {
     _ = mallocTrim?(0)
     guard let file = fopen("/proc/self/statm", "r") else { return 0 }
     defer { fclose(file) }
@@ -117,4 +117,18 @@ func jumpLeakScenario(_ mode: String, count: Int, warmUp: Int) throws {
     let end = trimmedResidentBytes()
     let half = count - count / 2
     say("jump-leak mode=\(mode) threads=\(count) jumps=\(jumps) growth=\(end - start) firstHalf=\(middle - start) secondHalf=\(end - middle) perThread=\((end - middle) / max(half, 1)) resourcesAlive=\(tokensAlive.load(ordering: .relaxed))")
+}
+
+/// Runs `jump-leak MODE COUNT WARMUP` or `vouched-leak inside|outside COUNT`;
+/// false for any other command line.
+func leakScenario(_ arguments: [String]) throws -> Bool {
+    if arguments.count == 5 && arguments[1] == "jump-leak", let count = Int(arguments[3]), let warmUp = Int(arguments[4]) {
+        try jumpLeakScenario(arguments[2], count: count, warmUp: warmUp)
+        return true
+    }
+    if arguments.count == 4 && arguments[1] == "vouched-leak", let count = Int(arguments[3]) {
+        try vouchedLeakScenario(arguments[2], count: count)
+        return true
+    }
+    return false
 }

@@ -250,8 +250,7 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "signal-choic
     signalChoiceScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" && CommandLine.arguments[2] == "shutdown" {
     try shutdownScenario()
-} else if CommandLine.arguments.count == 5 && CommandLine.arguments[1] == "jump-leak" {
-    try jumpLeakScenario(CommandLine.arguments[2], count: Int(CommandLine.arguments[3])!, warmUp: Int(CommandLine.arguments[4])!)
+} else if try leakScenario(CommandLine.arguments) {  // jump-leak, vouched-leak: JumpLeak.swift
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" {
     try exitPolicyScenario(CommandLine.arguments[2])
 } else {

@@ -1,5 +1,8 @@
 import Testing
 @testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One line of `ThreadKillFixtures jump-leak`: threads run, jumps that ended
 /// them, and the RSS growth per thread.
@@ -69,6 +72,23 @@ struct JumpLeakTests {
         #expect(reading.jumps == reading.threads, "every kill landed by a jump")
         #expect(reading.resourcesAlive == 0, "resources still alive after every thread ended")
         #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
+    }
+
+    @Test("a jump out of a vouched library leaks nothing when what it works on is allocated outside the region (bracket)", .timeLimit(.minutes(2)),
+          .enabled(if: dlopen("libpcre2-8.so.0", RTLD_LAZY) != nil, "libpcre2-8.so.0 is installed"))
+    func vouchedLibraryPattern() throws {
+        // 10,000 kills: the allocator's one-off growth (~140 KiB) then divides into noise.
+        let outside = try runFixture(["vouched-leak", "outside", "10000"])
+        let inside = try runFixture(["vouched-leak", "inside", "2000"])
+        print(outside.output + inside.output, terminator: "")
+        #expect(outside.status == 0 && inside.status == 0)
+        func field(_ name: String, _ output: String) -> Int? {
+            output.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }
+        }
+        #expect(field("jumps", outside.output) == 10_000, "every kill landed by a jump, inside PCRE2")
+        #expect(field("matched", outside.output) == 1)
+        #expect((field("perKill", outside.output) ?? .max) <= 64, "match data made outside, freed by bracket")
+        #expect((field("perKill", inside.output) ?? 0) > 1_000, "match data made inside the region leaks with each jump (the measurement sees it)")
     }
 
     @Test("the floor: a plain create, stop, join cycle", .timeLimit(.minutes(2)))
