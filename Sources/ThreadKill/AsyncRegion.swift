@@ -14,7 +14,9 @@ extension KillContext {
     /// - the interrupted code changed the signal mask;
     /// - the PC is outside the program's own code: in libc, the dynamic loader,
     ///   the vDSO, the Swift runtime, Foundation, Dispatch, another library
-    ///   (unless vouched for with ``ThreadKill/allowInjection(inLibrary:)``), or ThreadKill's shim;
+    ///   (unless vouched for with ``ThreadKill/allowInjection(inLibrary:)``),
+    ///   ThreadKill's shim, or code in no loaded object (JIT-compiled code:
+    ///   run a JIT engine in an ``IsolatedProcess`` to stop it);
     /// - any caller frame up to this region is such code (a `swift_once`
     ///   initializer, a `qsort` comparator, a `deinit` run by `swift_release`);
     /// - a Swift exclusive access began inside the region and is still open.
@@ -22,7 +24,8 @@ extension KillContext {
     /// Declines are counted by reason in ``ThreadRef/injectionStatistics``.
     ///
     /// - Important: A jump skips the Swift frames inside the region: their
-    ///   `defer`s and `deinit`s do not run and values they own leak; locks they
+    ///   `defer`s and `deinit`s do not run and values they own leak (ThreadKill's
+    ///   own frames among them own nothing; yours do); locks they
     ///   took by hand stay held (take them in ``masked(_:)``); `@TaskLocal`
     ///   bindings made inside stay pushed; shared objects may be left half
     ///   updated. Read Docs/SafetyModel.md before using it.
