@@ -103,20 +103,28 @@ func jumpLeakScenario(_ mode: String, count: Int, warmUp: Int) throws {
         ticket += 1
         _ = try jumpLeakCycle(mode, ticket: ticket)
     }
-    // RSS at the start, the middle and the end of the measured threads. The
-    // per-thread figure is the slope over the second half: a one-off growth
-    // (the allocator settling after the warm-up) does not divide into it.
-    let start = trimmedResidentBytes()
-    var middle = start
     var jumps = 0
-    for i in 0..<count {
-        if i == count / 2 { middle = trimmedResidentBytes() }
+    let readings = try quarterReadings(count) { _ in
         ticket += 1
         jumps += try jumpLeakCycle(mode, ticket: ticket)
     }
-    let end = trimmedResidentBytes()
-    let half = count - count / 2
-    say("jump-leak mode=\(mode) threads=\(count) jumps=\(jumps) growth=\(end - start) firstHalf=\(middle - start) secondHalf=\(end - middle) perThread=\((end - middle) / max(half, 1)) resourcesAlive=\(tokensAlive.load(ordering: .relaxed))")
+    say("jump-leak mode=\(mode) threads=\(count) jumps=\(jumps) \(readings) resourcesAlive=\(tokensAlive.load(ordering: .relaxed))")
+}
+
+/// Runs `step` `count` times and reports the RSS growth: in all, per quarter,
+/// and per step as the smallest of the four quarters' slopes. A steady leak
+/// shows in every quarter; a one-off growth (the allocator settling, about
+/// 200 KiB, plain threads too) in one only, so it does not count.
+func quarterReadings(_ count: Int, per unit: String = "perThread", _ step: (Int) throws -> Void) rethrows -> String {
+    var marks = [trimmedResidentBytes()]
+    for i in 0..<count {
+        if i > 0 && i % (count / 4) == 0 && marks.count < 4 { marks.append(trimmedResidentBytes()) }
+        try step(i)
+    }
+    marks.append(trimmedResidentBytes())
+    let quarters = (1..<marks.count).map { marks[$0] - marks[$0 - 1] }
+    let perStep = quarters.map { $0 / max(count / 4, 1) }.min() ?? 0
+    return "growth=\(marks.last! - marks[0]) quarters=\(quarters.map(String.init).joined(separator: ",")) \(unit)=\(perStep)"
 }
 
 /// Runs `jump-leak MODE COUNT WARMUP` or `vouched-leak inside|outside COUNT`;

@@ -69,16 +69,14 @@ func vouchedLeakScenario(_ where_: String, count: Int) throws {
             }
         }
     }
-    var start = 0, middle = 0
-    for i in 0..<count {
-        if i == count / 10 { start = trimmedResidentBytes() }  // after a warm-up tenth
-        if i == count / 2 + count / 20 { middle = trimmedResidentBytes() }
+    func killOne(_ i: Int) throws {
         while vouchedEntered.load(ordering: .acquiring) <= i { sched_yield() }
         try thread.interrupt()
         while vouchedLanded.load(ordering: .acquiring) <= i { sched_yield() }
     }
+    let warmUp = count / 10
+    for i in 0..<warmUp { try killOne(i) }
+    let readings = try quarterReadings(count - warmUp, per: "perKill") { try killOne(warmUp + $0) }
     _ = try thread.join()
-    let end = trimmedResidentBytes()
-    let half = count - (count / 2 + count / 20)
-    say("vouched-leak data=\(where_) kills=\(count) jumps=\(thread.ref.injectionStatistics.jumps) matched=\(matched.count) growth=\(end - start) perKill=\((end - middle) / max(half, 1))")
+    say("vouched-leak data=\(where_) kills=\(count) jumps=\(thread.ref.injectionStatistics.jumps) matched=\(matched.count) \(readings)")
 }
