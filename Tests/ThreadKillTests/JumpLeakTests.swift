@@ -34,7 +34,10 @@ func jumpLeak(_ mode: String, count: Int, warmUp: Int) throws -> JumpLeakReading
     return try JumpLeakReading(output)
 }
 
-@Suite("No leak per hard kill",
+// Serialized: each test blocks a thread of the test pool while its fixture
+// runs (seconds each); one at a time leaves the other pool threads to the
+// rest of the suite.
+@Suite("No leak per hard kill", .serialized,
       .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
 struct JumpLeakTests {
     // The fixture reports per thread the smallest of four quarters' growth:
