@@ -62,6 +62,33 @@ static int tk_is_vouched(const char *name, const tk_build *bd) {
     return 0;
 }
 
+typedef struct {
+    const char *name;
+    void (*found)(const char *path, void *context);
+    void *context;
+    int count;
+} tk_match;
+
+static int tk_match_one(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    tk_match *m = data;
+    if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0') return 0;  // the executable
+    const char *names[1] = {m->name};
+    tk_build bd = {.vouched = names, .vouched_count = 1};
+    if (tk_is_vouched(info->dlpi_name, &bd)) {
+        m->count++;
+        if (m->found) m->found(info->dlpi_name, m->context);
+    }
+    return 0;
+}
+
+// The loaded objects a vouched name matches now, by the same rule as the table.
+TK_SHIM int CPthreadShim_library_matches(const char *name, void (*found)(const char *path, void *context), void *context) {
+    tk_match m = {.name = name, .found = found, .context = context};
+    dl_iterate_phdr(tk_match_one, &m);
+    return m.count;
+}
+
 static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     tk_build *bd = data;
@@ -215,7 +242,12 @@ static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t 
     // tail in a ucontext is not meaningful.
     if (memcmp(&uc->uc_sigmask, &r->armed_mask, _NSIG / 8) != 0) return CPthreadShim_DECLINE_SIGMASK;
     const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
-    if (!t || !tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
+    if (!t) return CPthreadShim_DECLINE_PC;
+    // Outside every loaded object's code: JIT-compiled or generated code in
+    // anonymous executable pages (or a library loaded since the table was
+    // built). Nothing says what it holds, so it is never jumped out of.
+    if (tk_kind_of(t, TK_PC(uc)) < 0) return CPthreadShim_DECLINE_ANON_CODE;
+    if (!tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
     uintptr_t sp = TK_SP(uc);
     if (tk_kind_of(t, TK_PC(uc)) == TK_VOUCHED) {
         int chain = tk_walk_frames(t, r, sp, TK_FP(uc));

@@ -67,14 +67,47 @@ extension KillContext {
         release: @escaping (Resource) -> Void,
         _ body: (Resource) throws -> R
     ) throws -> R {
+        let block = core.block
         let depth = cleanups.depth
         // Before `masked`: a kill thrown at the mask's end must still release.
-        defer { cleanups.unwind(to: depth, block: core.block) }
-        let resource = try masked {
-            let resource = try acquire()
-            cleanups.push({ release(resource) }, block: core.block)
-            return resource
+        defer { cleanups.unwind(to: depth, block: block) }
+        // The resource lives in `slot[0]`, and the cleanup consumes it from
+        // there. While `body` runs it is moved into this frame, and back
+        // afterwards; both moves run masked. A jump out of `body` skips this
+        // frame and the release it would make, so the cleanup first restores
+        // the resource's bits from the copy in `slot[1]` (never treated as a
+        // value): whoever held the reference last, the slot holds it again,
+        // and the resource is released exactly once instead of leaking.
+        let slot = UnsafeMutablePointer<Resource>.allocate(capacity: 2)
+        let bytes = MemoryLayout<Resource>.size
+        var registered = false
+        do {
+            try masked {
+                slot.initialize(to: try acquire())
+                UnsafeMutableRawPointer(slot + 1).copyMemory(from: slot, byteCount: bytes)
+                cleanups.push({
+                    UnsafeMutableRawPointer(slot).copyMemory(from: slot + 1, byteCount: bytes)
+                    release(slot.move())
+                    slot.deallocate()
+                }, block: block)
+                registered = true
+            }
+        } catch {
+            if !registered { slot.deallocate() }
+            throw error
         }
-        return try body(resource)
+        CPthreadShim_mask_add(block, 1)
+        let resource = slot.move()
+        CPthreadShim_mask_add(block, -1)
+        let result: Result<R, any Error>
+        do {
+            result = .success(try body(resource))
+        } catch {
+            result = .failure(error)
+        }
+        CPthreadShim_mask_add(block, 1)
+        slot.initialize(to: consume resource)
+        CPthreadShim_mask_add(block, -1)
+        return try result.get()
     }
 }

@@ -12,16 +12,25 @@ import CPthreadShim
 /// - interruptible calls: ``sleep(for:)``, ``wait(on:until:timeout:then:)`` —
 ///   they also *wake* for a kill, at once, and wait only inside ``uninterruptible(_:)``;
 /// - the end of the outermost ``masked(_:)`` or ``uninterruptible(_:)``.
+///
+/// A context is valid only while its thread's body runs: do not keep it
+/// beyond that (it does not keep the thread's state alive).
 public struct KillContext {
-    let core: ThreadCore
-    let cleanups: CleanupStack
+    // Unowned, so that copying a context retains nothing. Every closure that
+    // captures `ctx` copies it (at -Onone, for the whole call it is passed
+    // to); a jump out of an async region skips such frames, and a strong
+    // reference there would keep the thread's whole state (~1.3 KB) alive for
+    // ever. The thread's run frame owns both objects while the body runs
+    // (KillableThread.run).
+    unowned(unsafe) let core: ThreadCore
+    unowned(unsafe) let cleanups: CleanupStack
     /// The thread's control block, kept here so that the inlined
     /// ``checkpoint()`` is one load of the kill word through it.
     @usableFromInline let block: UnsafeMutablePointer<CPthreadShim_block>
 
-    init(core: ThreadCore) {
+    init(core: ThreadCore, cleanups: CleanupStack) {
         self.core = core
-        self.cleanups = CleanupStack(core: core)
+        self.cleanups = cleanups
         self.block = core.block
     }
 

@@ -70,7 +70,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()
         let start = StartBox(core: core) {
-            box.set(Self.run(body, in: KillContext(core: core)))
+            box.set(Self.run(body, core: core))
         }
         Registry.insert(core)
         var thread = pthread_t()
@@ -93,10 +93,13 @@ public final class KillableThread<Value: Sendable>: Sendable {
         }
     }
 
-    private static func run(_ body: @escaping (KillContext) throws -> Value, in ctx: KillContext) -> Outcome<Value> {
+    private static func run(_ body: @escaping (KillContext) throws -> Value, core: ThreadCore) -> Outcome<Value> {
+        // The context holds both unowned: this frame keeps them alive while the body runs.
+        let cleanups = CleanupStack(core: core)
+        let ctx = KillContext(core: core, cleanups: cleanups)
         // The thread is the outermost cleanup scope: what `onKill` registered
         // outside any async region runs when the body ends.
-        defer { ctx.cleanups.unwind(to: 0, block: ctx.core.block) }
+        defer { withExtendedLifetime((core, cleanups)) { cleanups.unwind(to: 0, block: core.block) } }
         do {
             return .returned(try body(ctx))
         } catch let kill as KillError {

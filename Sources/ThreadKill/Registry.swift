@@ -55,10 +55,25 @@ public enum ThreadKill {
     /// solver), as long as every other check still holds — malloc and the
     /// Swift runtime below it are still refused.
     ///
-    /// - Parameter name: A substring of the library's path, such as `"libpcre2-8"`.
-    /// - Throws: ``ThreadKillError/Code/invalidArgument`` for libc, the loader,
+    /// The name is matched as the **start of a shared object's file name**
+    /// (`"libpcre2-8"` matches `/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0`),
+    /// never as a substring of its path. It applies to the libraries loaded
+    /// now and to those loaded later, so a name that matches nothing yet is
+    /// not an error: check the returned paths to catch a typo.
+    ///
+    /// A jump out of the library leaks what its skipped frames allocated.
+    /// Allocate what it works on (PCRE2's match data, say) outside the region
+    /// and free it in ``KillContext/onKill(_:)``: see Docs/SafetyModel.md.
+    ///
+    /// - Parameter name: The start of the library's file name, such as
+    ///   `"libpcre2-8"`; it must begin with `lib` and contain no `/`.
+    /// - Returns: The paths of the loaded libraries the name matches now; empty
+    ///   if none is loaded yet (or the name is misspelled).
+    /// - Throws: ``ThreadKillError/Code/invalidArgument`` for a name that is not
+    ///   the start of a library's file name, or that covers libc, the loader,
     ///   the Swift runtime, Foundation or Dispatch, which can never be vouched for.
-    public static func allowInjection(inLibrary name: String) throws(ThreadKillError) {
+    @discardableResult
+    public static func allowInjection(inLibrary name: String) throws(ThreadKillError) -> [String] {
         try Injection.vouch(for: name)
     }
 

@@ -336,6 +336,7 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     signalChoiceScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" && CommandLine.arguments[2] == "shutdown" {
     try shutdownScenario()
+} else if try leakScenario(CommandLine.arguments) {  // jump-leak, vouched-leak: JumpLeak.swift
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "exit-policy" {
     try exitPolicyScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stack-floor" {

@@ -73,7 +73,8 @@ struct VouchedLibraryTests {
         #expect((declined.ref.injectionStatistics.declines[.foreignCode] ?? 0) > 0)
 
         // Vouched: kills land inside the matcher, 1,000 times.
-        try ThreadKill.allowInjection(inLibrary: "libpcre2-8")
+        let matched = try ThreadKill.allowInjection(inLibrary: "libpcre2-8")
+        #expect(matched.count == 1 && matched.allSatisfy { $0.hasSuffix("/libpcre2-8.so.0") }, "vouching reports the library it covers: \(matched)")
         let kills = 1_000
         let entered = Atomic(0)
         let landed = Atomic(0)
@@ -105,6 +106,17 @@ struct VouchedLibraryTests {
         #expect(pcre.runaway(10, limited: true) == -1, "PCRE2_ERROR_NOMATCH")
         let fresh = try KillableThread { _ in Array(repeating: "x", count: 10_000).joined().count }
         #expect(try fresh.joinOrFail().value == 10_000)
+    }
+
+    @Test("a name that matches no loaded library is accepted and reported as matching nothing; a prefix of the path is not a match")
+    func unmatchedName() throws {
+        #expect(try ThreadKill.allowInjection(inLibrary: "libpcre2-8-typo") == [], "a typo matches nothing")
+        #expect(try ThreadKill.allowInjection(inLibrary: "libthreadkill-never-loaded") == [])
+        // "x86_64-linux-gnu" is in the path of libpcre2-8, not the start of its file name.
+        #expect(Injection.loadedLibraries(matching: "x86_64-linux-gnu") == [])
+        // The same rule the code table uses: the start of the file name.
+        _ = try PCRE2()
+        #expect(Injection.loadedLibraries(matching: "libpcre2").contains { $0.hasSuffix("/libpcre2-8.so.0") })
     }
 
     @Test("libc, the loader and the Swift runtime can never be vouched for")

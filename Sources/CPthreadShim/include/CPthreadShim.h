@@ -62,7 +62,8 @@ enum {
     CPthreadShim_DECLINE_FRAME = 3,       // a caller frame is (or the chain is broken)
     CPthreadShim_DECLINE_STACK_WORD = 4,  // a callback from a library is in its prologue
     CPthreadShim_DECLINE_EXCLUSIVITY = 5, // a Swift exclusive access is in progress
-    CPthreadShim_DECLINE_COUNT = 6,
+    CPthreadShim_DECLINE_ANON_CODE = 6,   // the PC is outside every loaded object (JIT or generated code)
+    CPthreadShim_DECLINE_COUNT = 7,
 };
 
 // One per killable thread. Allocated by Swift (CPthreadShim_block_create),
@@ -108,6 +109,8 @@ static inline uint32_t CPthreadShim_kill_clear(CPthreadShim_block *b, uint32_t b
 }
 /// An acquire load of any 32-bit word shared with C (futex words).
 static inline uint32_t CPthreadShim_word_load(const uint32_t *w) { return __atomic_load_n(w, __ATOMIC_ACQUIRE); }
+/// A release store to such a word.
+static inline void CPthreadShim_word_store(uint32_t *w, uint32_t v) { __atomic_store_n(w, v, __ATOMIC_RELEASE); }
 
 /// The kill word itself: the futex `ctx.sleep` waits on.
 static inline uint32_t *CPthreadShim_kill_word(CPthreadShim_block *b) { return &b->kill; }
@@ -250,9 +253,16 @@ int CPthreadShim_async_unsupported(void);
 
 /// Rebuilds the table of code ranges the checks consult, if libraries were
 /// loaded or unloaded since the last build, or if `force`. `vouched` names
-/// libraries (substrings of their paths) whose code may be jumped out of.
+/// libraries (each the start of a file name: "libpcre2-8" matches
+/// ".../libpcre2-8.so.0") whose code may be jumped out of.
 /// Not async-signal-safe; call it from ordinary code.
 void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force);
+
+/// Calls `found` with the path of every loaded shared object whose file name
+/// starts with `name` (the rule CPthreadShim_ranges_refresh vouches by), and
+/// returns how many there are. `found` runs inside dl_iterate_phdr: it must
+/// not load or unload objects. Not async-signal-safe.
+int CPthreadShim_library_matches(const char *name, void (*found)(const char *path, void *context), void *context);
 
 /// Runs `body(arg)` in an async region: the signal is unblocked, and the
 /// handler may siglongjmp back here when a kill is pending and every safety

@@ -1,0 +1,61 @@
+import CPthreadShim
+
+/// How often kills were delivered into a thread's async regions, and how often
+/// the handler declined to jump, by reason.
+public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
+    /// Why the handler declined a jump.
+    public enum DeclineReason: String, Sendable, CaseIterable, Hashable {
+        case masked = "masked"
+        case signalMask = "signal mask changed"
+        case foreignCode = "PC in a library, the runtime or the shim"
+        case foreignFrame = "a caller frame is foreign"
+        case libraryCallbackPrologue = "callback from a library, in its prologue"
+        case exclusiveAccess = "Swift exclusive access in progress"
+        /// The PC is in no loaded object: JIT-compiled or generated code in
+        /// anonymous executable pages. To stop such code, run it in an
+        /// ``IsolatedProcess``.
+        case anonymousCode = "code outside any loaded object, e.g. JIT"
+
+        var cValue: Int32 {
+            switch self {
+            case .masked: return Int32(CPthreadShim_DECLINE_MASKED)
+            case .signalMask: return Int32(CPthreadShim_DECLINE_SIGMASK)
+            case .foreignCode: return Int32(CPthreadShim_DECLINE_PC)
+            case .foreignFrame: return Int32(CPthreadShim_DECLINE_FRAME)
+            case .libraryCallbackPrologue: return Int32(CPthreadShim_DECLINE_STACK_WORD)
+            case .exclusiveAccess: return Int32(CPthreadShim_DECLINE_EXCLUSIVITY)
+            case .anonymousCode: return Int32(CPthreadShim_DECLINE_ANON_CODE)
+            }
+        }
+    }
+
+    /// Kills that landed by a jump.
+    public var jumps: Int
+    /// Declined jumps, by reason.
+    public var declines: [DeclineReason: Int]
+
+    /// All declines.
+    public var totalDeclines: Int { declines.values.reduce(0, +) }
+
+    init(block: UnsafeMutablePointer<CPthreadShim_block>) {
+        jumps = Int(CPthreadShim_jumps(block))
+        declines = [:]
+        for reason in DeclineReason.allCases {
+            let count = Int(CPthreadShim_declines(block, reason.cValue))
+            if count > 0 { declines[reason] = count }
+        }
+    }
+
+    mutating func subtract(_ earlier: InjectionStatistics) {
+        jumps -= earlier.jumps
+        for (reason, count) in earlier.declines {
+            let left = (declines[reason] ?? 0) - count
+            declines[reason] = left > 0 ? left : nil
+        }
+    }
+
+    public var description: String {
+        let parts = declines.sorted { $0.value > $1.value }.map { "\($0.key.rawValue): \($0.value)" }
+        return "\(jumps) jumps, \(totalDeclines) declines" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")
+    }
+}
