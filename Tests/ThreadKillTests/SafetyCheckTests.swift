@@ -112,8 +112,7 @@ struct SafetyCheckTests {
         // library, no ThreadKill mask. A jump would restore the region's mask
         // (SIGUSR2 unblocked) with the lock held: the next handler deadlocks.
         let sectionLock = Atomic(false)
-        let inSection = Atomic(false)
-        let release = Atomic(false)
+        tk_test_reset()
         let thread = try KillableThread(name: "sigmask") { ctx in
             var usr2 = sigset_t()
             sigemptyset(&usr2)
@@ -123,16 +122,15 @@ struct SafetyCheckTests {
             try ctx.asyncKillable {
                 pthread_sigmask(SIG_BLOCK, &usr2, nil)
                 sectionLock.store(true, ordering: .releasing)
-                inSection.store(true, ordering: .releasing)
-                while !release.load(ordering: .acquiring) { _ = spin(iterations: 100) }
+                tk_test_callback_deep()  // own code with plain frames: nothing else for a check to object to
                 sectionLock.store(false, ordering: .releasing)
                 pthread_sigmask(SIG_UNBLOCK, &usr2, nil)
                 while true { _ = spin(iterations: 1000) }
             }
         }
-        eventually("inside the section") { inSection.load(ordering: .acquiring) }
+        eventually("inside the section") { tk_test_inside() != 0 }
         try interruptAndAwaitHandler(thread)
-        release.store(true, ordering: .releasing)
+        tk_test_release()
         #expect(try thread.joinOrFail().report?.reason == .interrupted)
         let held = sectionLock.load(ordering: .acquiring)
         #expect(!held, "the section's lock is free: a jump would have left it held, SIGUSR2 unblocked")
@@ -150,8 +148,7 @@ struct SafetyCheckTests {
     func cleanupRunsOnceToItsEnd() throws {
         let log = Mutex<[String]>([])
         let entered = Latch()
-        let cleanupStarted = Atomic(false)
-        let release = Atomic(false)
+        tk_test_reset()
         let thread = try KillableThread(name: "nested") { ctx in
             try ctx.asyncKillable {
                 ctx.onKill { log.withLock { $0.append("outer cleanup") } }
@@ -159,8 +156,7 @@ struct SafetyCheckTests {
                     try ctx.asyncKillable {
                         ctx.onKill {
                             log.withLock { $0.append("inner cleanup start") }
-                            cleanupStarted.store(true, ordering: .releasing)
-                            while !release.load(ordering: .acquiring) { _ = spin(iterations: 100) }
+                            tk_test_callback_deep()  // own code with plain frames, until released
                             log.withLock { $0.append("inner cleanup end") }
                         }
                         entered.open()
@@ -174,12 +170,12 @@ struct SafetyCheckTests {
         }
         entered.wait()
         try thread.interrupt()
-        eventually("the inner cleanup runs") { cleanupStarted.load(ordering: .acquiring) }
+        eventually("the inner cleanup runs") { tk_test_inside() != 0 }
         // The kill is still pending while the cleanup runs, so the watchdog
         // resends: wait for one more handler run before letting it finish.
         let before = handledSignals(thread)
         eventually("a resend reached the thread during the cleanup") { handledSignals(thread) > before }
-        release.store(true, ordering: .releasing)
+        tk_test_release()
         _ = try thread.joinOrFail()
         #expect(log.withLock { $0 } == ["inner cleanup start", "inner cleanup end", "inner kill caught", "outer body end", "outer cleanup"])
     }
@@ -216,6 +212,28 @@ struct SignalRuleTests {
         #expect(try thread.joinOrFail().report?.reason == .interrupted)
         let count = queued.load(ordering: .acquiring)
         #expect(count == 1, "\(count) signals were queued for one pending kill (a storm when it unblocks)")
+    }
+
+    @Test("the cancellable-syscall stub: a kill wakes a read already blocked in the kernel (the restarted syscall is redirected)",
+          .timeLimit(.minutes(1)))
+    func stubRedirectsBlockedSyscall() throws {
+        let pipe = Pipe()
+        let tid = Atomic<Int32>(0)
+        let thread = try KillableThread(name: "blocked-read") { ctx in
+            tid.store(CPthreadShim_gettid(), ordering: .releasing)
+            var byte: UInt8 = 0
+            _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+        }
+        eventually("started") { tid.load(ordering: .acquiring) != 0 }
+        // Past the stub's check of the kill word: blocked in the kernel.
+        waitUntilInSyscall(tid: tid.load(ordering: .acquiring), Int(CPthreadShim_SYS_read))
+        try thread.interrupt()
+        let outcome = try thread.join(timeout: .seconds(10))
+        #expect(outcome?.report?.reason == .interrupted, "the blocked read was not woken: the kill is lost")
+        if outcome == nil {  // free the stuck read, so the thread can end
+            _ = withUnsafeBytes(of: UInt8(1)) { Glibc.write(pipe.write, $0.baseAddress, 1) }
+            _ = try thread.joinOrFail()
+        }
     }
 
     @Test("the exit gate: a thread cannot finish while a sender holds a reference to it", .timeLimit(.minutes(1)))
