@@ -43,10 +43,16 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill", "CPthreadShim"]),
+        // Test-only C helpers (callbacks with and without a frame) for the
+        // safety-check tests and fixtures. Not a product; never shipped.
+        .target(
+            name: "CThreadKillTestSupport",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport"]),
         .testTarget(
             name: "ThreadKillTests",
-            dependencies: ["ThreadKill", "CPthreadShim", "ThreadKillFixtures", "ThreadKillStress", "threadkill"]
+            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillFixtures", "ThreadKillStress", "threadkill"]
         ),
     ],
     swiftLanguageModes: [.v6],

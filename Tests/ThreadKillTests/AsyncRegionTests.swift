@@ -39,18 +39,21 @@ let inComparator = Atomic<Bool>(false)
 @Suite("Async regions",
       .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
 struct AsyncRegionTests {
-    @Test("a kill lands in a loop with no checkpoints; region cleanups run once; the thread lives on", .timeLimit(.minutes(1)))
+    @Test("a kill lands in a loop with no checkpoints; region cleanups run once, newest first, before the kill is caught; the thread's own at its end", .timeLimit(.minutes(1)))
     func landsInPureLoop() throws {
-        let cleanups = Atomic(0)
+        let log = Mutex<[String]>([])
         let entered = Latch()
         let thread = try KillableThread { ctx -> String in
+            ctx.onKill { log.withLock { $0.append("thread cleanup") } }
             do {
                 try ctx.asyncKillable {
-                    ctx.onKill { cleanups.add(1, ordering: .relaxed) }
+                    ctx.onKill { log.withLock { $0.append("region cleanup 1") } }
+                    ctx.onKill { log.withLock { $0.append("region cleanup 2") } }
                     entered.open()
                     while true { _ = spin(iterations: 1000) }
                 }
             } catch let kill as KillError {
+                log.withLock { $0.append("kill caught") }
                 return "survived \(kill.reason.rawValue)"
             }
             return "not killed"
@@ -58,21 +61,27 @@ struct AsyncRegionTests {
         entered.wait()
         try thread.interrupt()
         #expect(try thread.joinOrFail().value == "survived interrupted")
-        #expect(cleanups.load(ordering: .relaxed) == 1)
+        #expect(log.withLock { $0 } == ["region cleanup 2", "region cleanup 1", "kill caught", "thread cleanup"])
         #expect(thread.ref.injectionStatistics.jumps == 1)
     }
 
-    @Test("a region that ends normally returns its value and runs its cleanups once")
+    @Test("a region that ends normally returns its value and runs its cleanups once, at its end, newest first")
     func normalEnd() throws {
-        let cleanups = Atomic(0)
+        let log = Mutex<[String]>([])
         let thread = try KillableThread { ctx -> Int in
-            try ctx.asyncKillable {
-                ctx.onKill { cleanups.add(1, ordering: .relaxed) }
-                return ctx.withCleanup({ cleanups.add(10, ordering: .relaxed) }) { 7 }
+            ctx.onKill { log.withLock { $0.append("thread cleanup") } }
+            let value = try ctx.asyncKillable {
+                ctx.onKill { log.withLock { $0.append("region cleanup") } }
+                return ctx.withCleanup({ log.withLock { $0.append("scope cleanup") } }) {
+                    log.withLock { $0.append("scope body") }
+                    return 7
+                }
             }
+            log.withLock { $0.append("region returned") }
+            return value
         }
         #expect(try thread.joinOrFail().value == 7)
-        #expect(cleanups.load(ordering: .relaxed) == 11)
+        #expect(log.withLock { $0 } == ["scope body", "scope cleanup", "region cleanup", "region returned", "thread cleanup"])
     }
 
     @Test("a polite stop reaches an async region too")
@@ -210,31 +219,33 @@ struct AsyncRegionTests {
             }
         }
         eventually("inside the section") { inSection.load(ordering: .acquiring) }
-        try thread.interrupt()
-        eventually("a masked decline") { (thread.ref.injectionStatistics.declines[.masked] ?? 0) > 0 }
+        try interruptAndAwaitHandler(thread)  // the handler judged the masked section
         release.store(true, ordering: .releasing)
         #expect(try thread.joinOrFail().report?.reason == .interrupted)
         #expect(mutex.withLockIfAvailable { _ in true } == true, "the Mutex was released")
         #expect(thread.ref.injectionStatistics.jumps == 0, "delivered at the end of the mask, not by a jump")
     }
 
-    @Test("bracket releases exactly once when a kill jumps out of its body", .timeLimit(.minutes(1)))
+    @Test("bracket releases exactly once when a kill jumps out of its body, before the kill is caught", .timeLimit(.minutes(1)))
     func bracketSurvivesJump() throws {
-        let acquired = Atomic(0)
-        let released = Atomic(0)
+        let log = Mutex<[String]>([])
         let entered = Latch()
         let thread = try KillableThread { ctx in
-            try ctx.asyncKillable {
-                try ctx.bracket(acquire: { acquired.add(1, ordering: .relaxed) }, release: { _ in released.add(1, ordering: .relaxed) }) { _ in
-                    entered.open()
-                    while true { _ = spin(iterations: 1000) }
+            ctx.onKill { log.withLock { $0.append("thread cleanup") } }
+            do {
+                try ctx.asyncKillable {
+                    try ctx.bracket(acquire: { log.withLock { $0.append("acquire") } }, release: { _ in log.withLock { $0.append("release") } }) { _ in
+                        entered.open()
+                        while true { _ = spin(iterations: 1000) }
+                    }
                 }
+            } catch is KillError {
+                log.withLock { $0.append("kill caught") }
             }
         }
         entered.wait()
         try thread.interrupt()
         _ = try thread.joinOrFail()
-        #expect(acquired.load(ordering: .relaxed) == 1)
-        #expect(released.load(ordering: .relaxed) == 1)
+        #expect(log.withLock { $0 } == ["acquire", "release", "kill caught", "thread cleanup"])
     }
 }

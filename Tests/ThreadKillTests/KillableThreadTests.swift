@@ -68,22 +68,53 @@ struct KillableThreadTests {
         #expect(try thread.joinOrFail().value == .some(5))
     }
 
-    @Test("a monitor wait with a timeout returns nil when it passes")
+    @Test("a monitor wait with a timeout returns nil when it passes, not before")
     func monitorWaitTimesOut() throws {
         let monitor = Monitor(false)
-        let thread = try KillableThread { ctx in
-            try ctx.wait(on: monitor, until: { $0 }, timeout: .milliseconds(1)) { _ in 1 }
+        let thread = try KillableThread { ctx -> (Int?, Duration) in
+            let start = ContinuousClock.now
+            let value = try ctx.wait(on: monitor, until: { $0 }, timeout: .milliseconds(20)) { _ in 1 }
+            return (value, ContinuousClock.now - start)
         }
-        #expect(try thread.joinOrFail().value == .some(nil))
+        let (value, waited) = try #require(try thread.joinOrFail().value)
+        #expect(value == nil)
+        #expect(waited >= .milliseconds(20), "the wait timed out after \(waited), before its timeout")
     }
 
-    @Test("a short sleep that nobody interrupts returns normally")
+    @Test("a short sleep that nobody interrupts returns normally, after the time asked")
     func sleepReturns() throws {
-        let thread = try KillableThread { ctx in
-            try ctx.sleep(for: .milliseconds(1))
-            return true
+        let thread = try KillableThread { ctx -> Duration in
+            let start = ContinuousClock.now
+            try ctx.sleep(for: .milliseconds(20))
+            return ContinuousClock.now - start
         }
-        #expect(try thread.joinOrFail().value == true)
+        let slept = try #require(try thread.joinOrFail().value)
+        #expect(slept >= .milliseconds(20), "the sleep returned after \(slept)")
+    }
+
+    @Test("timed waits that nobody interrupts last at least as long as asked: poll, cancellable sleep, join")
+    func timedWaitsLastTheirTime() throws {
+        let pipe = Pipe()
+        let thread = try KillableThread { ctx -> [Duration] in
+            var fds = [pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0)]
+            var start = ContinuousClock.now
+            let ready = try ctx.poll(&fds, timeout: .milliseconds(20))
+            let polled = ContinuousClock.now - start
+            precondition(ready == 0, "nothing was written to the pipe")
+            start = ContinuousClock.now
+            try ctx.cancellableSleep(for: .milliseconds(20))
+            return [polled, ContinuousClock.now - start]
+        }
+        let durations = try #require(try thread.joinOrFail().value)
+        #expect(durations[0] >= .milliseconds(20), "poll returned after \(durations[0])")
+        #expect(durations[1] >= .milliseconds(20), "cancellableSleep returned after \(durations[1])")
+        let sleeper = try KillableThread { ctx in try ctx.sleep(for: .seconds(3600)) }
+        let start = ContinuousClock.now
+        #expect(try sleeper.join(timeout: .milliseconds(20)) == nil)
+        let joined = ContinuousClock.now - start
+        #expect(joined >= .milliseconds(20), "join(timeout:) gave up after \(joined)")
+        try sleeper.requestStop()
+        _ = try sleeper.joinOrFail()
     }
 
     @Test("a stop is sticky: swallowed once, it is thrown again at the next checkpoint")
@@ -170,7 +201,10 @@ struct KillableThreadTests {
     @Test("join(timeout:) returns nil while the thread runs, then the outcome", .timeLimit(.minutes(1)))
     func joinTimeout() throws {
         let thread = try KillableThread { ctx in try ctx.sleep(for: .seconds(3600)) }
+        let start = ContinuousClock.now
         #expect(try thread.join(timeout: .milliseconds(1)) == nil)
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(1), "join(timeout:) gave up after \(waited)")
         #expect(thread.state == .running || thread.state == .starting)
         try thread.requestStop()
         _ = try thread.joinOrFail()
@@ -256,12 +290,46 @@ struct RefusalTests {
         expectRefusal(.mainThread) { _ = try ThreadKill.thread(for: main) }
     }
 
-    @Test("threads ThreadKill did not start are not targets: Dispatch and Swift-concurrency threads")
+    @Test("threads ThreadKill did not start are not targets: Dispatch, Swift-concurrency and raw pthreads, while they run")
     func notOwned() async throws {
-        let dispatchThread = DispatchQueue(label: "not-owned").sync { pthread_self() }
+        // A real Dispatch worker (not `sync`, which runs on the calling thread),
+        // asked while it is still running.
+        let caller = pthread_self()
+        let onWorker = Latch()
+        let done = Latch()
+        let worker = Mutex<(pthread_t, ThreadKillError.Code?, Bool)?>(nil)
+        DispatchQueue.global().async {
+            let me = pthread_self()
+            var code: ThreadKillError.Code?
+            do throws(ThreadKillError) { _ = try ThreadKill.thread(for: me) } catch { code = error.code }
+            worker.withLock { $0 = (me, code, ThreadKill.currentThread == nil) }
+            onWorker.open()
+            done.wait()
+        }
+        onWorker.wait()
+        let (dispatchThread, dispatchCode, dispatchUnknown) = try #require(worker.withLock { $0 })
+        #expect(pthread_equal(dispatchThread, caller) == 0, "a Dispatch worker thread, not the caller's")
+        #expect(dispatchCode == .notOwned)
+        #expect(dispatchUnknown, "a Dispatch worker is not a killable thread")
         expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: dispatchThread) }
+        done.open()
         let taskThread = await Task.detached { pthread_self() }.value
         expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: taskThread) }
+        // A raw pthread, looked up while it runs.
+        let rawRunning = Latch()
+        let rawRelease = Latch()
+        let rawContext = Unmanaged.passRetained(RawThreadLatches(running: rawRunning, release: rawRelease))
+        var raw = pthread_t()
+        #expect(pthread_create(&raw, nil, { arg in
+            let latches = Unmanaged<RawThreadLatches>.fromOpaque(arg!).takeRetainedValue()
+            latches.running.open()
+            latches.release.wait()
+            return nil
+        }, rawContext.toOpaque()) == 0)
+        rawRunning.wait()
+        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: raw) }
+        rawRelease.open()
+        pthread_join(raw, nil)
         #expect(ThreadKill.currentThread == nil)
     }
 
@@ -284,3 +352,13 @@ struct RefusalTests {
     }
 }
 
+
+/// The two latches a raw pthread in `notOwned` uses.
+final class RawThreadLatches: Sendable {
+    let running: Latch
+    let release: Latch
+    init(running: Latch, release: Latch) {
+        self.running = running
+        self.release = release
+    }
+}

@@ -1,0 +1,28 @@
+#include "CThreadKillTestSupport.h"
+
+// Read by the assembly spin too (tk_test_frameless.S): plain ints, accessed atomically.
+int tk_test_inside_flag;
+int tk_test_release_flag;
+
+int tk_test_inside(void) { return __atomic_load_n(&tk_test_inside_flag, __ATOMIC_ACQUIRE); }
+void tk_test_release(void) { __atomic_store_n(&tk_test_release_flag, 1, __ATOMIC_RELEASE); }
+const int *tk_test_release_word(void) { return &tk_test_release_flag; }
+void tk_test_reset(void) {
+    __atomic_store_n(&tk_test_release_flag, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&tk_test_inside_flag, 0, __ATOMIC_RELEASE);
+}
+
+// Both keep their frame (SwiftPM compiles C targets with frame pointers) and
+// neither is a tail call: the store after each call keeps the caller's frame live.
+__attribute__((noinline)) static void tk_test_spin_framed(void) {
+    __atomic_store_n(&tk_test_inside_flag, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&tk_test_release_flag, __ATOMIC_ACQUIRE)) {
+    }
+}
+
+static int tk_test_depth_returns;
+
+void tk_test_callback_deep(void) {
+    tk_test_spin_framed();
+    __atomic_add_fetch(&tk_test_depth_returns, 1, __ATOMIC_RELAXED);
+}

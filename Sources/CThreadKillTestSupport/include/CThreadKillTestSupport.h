@@ -1,0 +1,26 @@
+// Test-only helpers for ThreadKill's safety-check tests: code in the
+// program's own executable with a shape Swift cannot promise (a callback with
+// no frame, a callback several frames deep). Not a product; never shipped.
+#ifndef CTHREADKILLTESTSUPPORT_H
+#define CTHREADKILLTESTSUPPORT_H
+
+/// Set (atomically) by the spins below once they run; cleared by `tk_test_reset`.
+int tk_test_inside(void);
+/// Lets every spin below return.
+void tk_test_release(void);
+/// Clears both flags, before a scenario.
+void tk_test_reset(void);
+/// The word `tk_test_release` sets, for code that waits on it itself.
+const int *tk_test_release_word(void);
+
+/// A callback with no frame at all: it spins until released with its
+/// caller's return address still on top of the stack (assembly, so no
+/// compiler can give it a prologue). Caught here, it is a callback "in its
+/// prologue".
+void tk_test_spin_frameless(void);
+
+/// A callback with a frame that calls another function with a frame, which
+/// spins until released: the caller of this one is two frames down.
+void tk_test_callback_deep(void);
+
+#endif

@@ -1,0 +1,70 @@
+// Safety-check hazards that crash or hang the process that meets them: the
+// tests run them here, in a child, and read the exit status and output
+// (SafetyCheckTests). `hazard NAME` prints "ok" at the end when nothing broke.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+import Synchronization
+import ThreadKill
+
+/// Burns CPU in the program's own code, with no delivery point.
+@inline(never)
+func hazardSpin(_ iterations: Int) -> Int {
+    var x = 0
+    for j in 0..<iterations { x = x &* 31 &+ j }
+    return x
+}
+
+/// A global: every `inout` access to it is checked for exclusivity at run
+/// time, with an access record on the stack of the frame that makes it.
+nonisolated(unsafe) var exclusiveGlobal = 0
+let insideAccess = Atomic(false)
+let releaseAccess = Atomic(false)
+
+/// Holds an exclusive access to `value` open (the record lives in the
+/// caller's frame) until released.
+@inline(never)
+func spinInsideAccess(_ value: inout Int) {
+    insideAccess.store(true, ordering: .releasing)
+    while !releaseAccess.load(ordering: .acquiring) { value &+= hazardSpin(100) & 1 }
+}
+
+@inline(never)
+func bumpGlobal(_ value: inout Int) { value &+= 1 }
+
+/// `hazard exclusivity`: a kill aimed at a thread inside an exclusive access
+/// to a global. A jump would skip the frame holding the access record and leave
+/// it at the head of the runtime's access set: the next access crashes
+/// (SIGSEGV in AccessSet::insert, or a false "simultaneous accesses" trap).
+func exclusivityScenario() throws {
+    let block = Atomic<UInt>(0)
+    let thread = try KillableThread(name: "exclusive") { ctx -> Int in
+        block.store(UInt(bitPattern: CPthreadShim_thread_block()), ordering: .releasing)
+        do {
+            try ctx.asyncKillable {
+                spinInsideAccess(&exclusiveGlobal)
+                while true { _ = hazardSpin(1000) }
+            }
+        } catch is KillError {}
+        // After the kill: new accesses to the same global, from fresh frames.
+        for _ in 0..<1000 { bumpGlobal(&exclusiveGlobal) }
+        return 1
+    }
+    while !insideAccess.load(ordering: .acquiring) { sched_yield() }
+    let b = UnsafeMutablePointer<CPthreadShim_block>(bitPattern: block.load(ordering: .acquiring))!
+    let before = CPthreadShim_handled_load(b)
+    try thread.interrupt()
+    while CPthreadShim_handled_load(b) == before { sched_yield() }  // the handler judged the access
+    releaseAccess.store(true, ordering: .releasing)
+    let outcome = try thread.join()
+    say(outcome.value == 1 ? "ok" : "outcome \(outcome)")
+}
+
+func hazardScenario(_ name: String) throws {
+    alarm(60)  // a hazard that hangs ends the child (SIGALRM) instead of the test run
+    switch name {
+    case "exclusivity": try exclusivityScenario()
+    default: say("unknown hazard \(name)")
+    }
+}

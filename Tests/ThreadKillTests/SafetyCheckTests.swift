@@ -1,0 +1,305 @@
+import CPthreadShim
+import CThreadKillTestSupport
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// One behaviour test per injection check and per signal rule: each builds the
+// scenario where that check (or rule) is the ONLY guard and shows the hazard it
+// exists for — a lock left held, a crash, a lost wake-up, a cleanup cut short,
+// a queue of signals — never a statistics counter. `scripts/mutants.sh`
+// disables each check alone and proves its test fails (scripts/mutants/*.patch).
+
+/// Handler runs for signals sent to `thread` so far (the shim's `handled`).
+func handledSignals<V>(_ thread: KillableThread<V>) -> UInt32 {
+    CPthreadShim_handled_load(thread.ref.core.block)
+}
+
+/// Interrupts `thread`, then waits until its signal handler has run for a
+/// signal sent since: it has judged the scenario (declined, or jumped).
+func interruptAndAwaitHandler<V>(_ thread: KillableThread<V>, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let before = handledSignals(thread)
+    try thread.interrupt()
+    eventually("the signal handler ran", sourceLocation: sourceLocation) { handledSignals(thread) > before }
+}
+
+@Suite("Safety checks: each one alone guards a hazard", .serialized,
+       .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
+struct SafetyCheckTests {
+    // A library (HazardLibrary) holds its own lock while it computes and while
+    // it calls back. Each test interrupts the thread while the lock is held,
+    // waits until the handler has judged that moment, lets the library return,
+    // and checks the lock: a jump out of the library would leave it held for ever.
+
+    @Test("PC check: a kill aimed at a library computing under its own lock waits until it returns; the lock is free",
+          .timeLimit(.minutes(1)))
+    func pcInOwnCode() throws {
+        let library = try HazardLibrary.shared.get()
+        tk_test_reset()
+        let returned = Atomic(false)
+        let thread = try KillableThread(name: "pc-check") { ctx in
+            try ctx.asyncKillable {
+                library.computeLocked(tk_test_release_word())  // a leaf of the library: its frames chain like ours
+                returned.store(true, ordering: .releasing)
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("inside the library, its lock held") { library.locked() != 0 }
+        try interruptAndAwaitHandler(thread)
+        tk_test_release()
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        let libraryReturned = returned.load(ordering: .acquiring)
+        #expect(libraryReturned, "the library returned before the kill landed")
+        #expect(library.locked() == 0, "the library's lock is free: a jump out of its code would have left it held")
+    }
+
+    @Test("stack words: a callback caught in its prologue, under a library holding its lock, is not jumped out of",
+          .timeLimit(.minutes(1)))
+    func stackWords() throws {
+        let library = try HazardLibrary.shared.get()
+        tk_test_reset()
+        let returned = Atomic(false)
+        let thread = try KillableThread(name: "stack-words") { ctx in
+            try ctx.asyncKillable {
+                // Our own code with no frame: the library's return address is
+                // on top of the stack, not yet in the frame chain.
+                library.callLocked(tk_test_spin_frameless)
+                returned.store(true, ordering: .releasing)
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("inside the callback") { tk_test_inside() != 0 && library.locked() != 0 }
+        try interruptAndAwaitHandler(thread)
+        tk_test_release()
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        let libraryReturned = returned.load(ordering: .acquiring)
+        #expect(libraryReturned, "the library returned before the kill landed")
+        #expect(library.locked() == 0, "the library's lock is free: a jump out of its callback would have left it held")
+    }
+
+    @Test("frame walk: a callback two frames above a library holding its lock is not jumped out of",
+          .timeLimit(.minutes(1)))
+    func frameWalk() throws {
+        let library = try HazardLibrary.shared.get()
+        tk_test_reset()
+        let returned = Atomic(false)
+        let thread = try KillableThread(name: "frame-walk") { ctx in
+            try ctx.asyncKillable {
+                // callback (own, framed) -> spin (own, framed): the library's
+                // return address is two frames down, far from the stack top.
+                library.callLocked(tk_test_callback_deep)
+                returned.store(true, ordering: .releasing)
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("inside the callback") { tk_test_inside() != 0 && library.locked() != 0 }
+        try interruptAndAwaitHandler(thread)
+        tk_test_release()
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        let libraryReturned = returned.load(ordering: .acquiring)
+        #expect(libraryReturned, "the library returned before the kill landed")
+        #expect(library.locked() == 0, "the library's lock is free: a jump out of its callback would have left it held")
+    }
+
+    @Test("signal mask: a section that blocked a signal to guard a lock it shares with that signal's handler is not jumped out of",
+          .timeLimit(.minutes(1)))
+    func signalMask() throws {
+        // The classic async-signal-safe pattern: block SIGUSR2, take a lock a
+        // SIGUSR2 handler also takes, release it, unblock. All own code, no
+        // library, no ThreadKill mask. A jump would restore the region's mask
+        // (SIGUSR2 unblocked) with the lock held: the next handler deadlocks.
+        let sectionLock = Atomic(false)
+        tk_test_reset()
+        let thread = try KillableThread(name: "sigmask") { ctx in
+            var usr2 = sigset_t()
+            sigemptyset(&usr2)
+            sigaddset(&usr2, SIGUSR2)
+            // A thread inherits its creator's mask; the test runner's threads may block SIGUSR2.
+            pthread_sigmask(SIG_UNBLOCK, &usr2, nil)
+            try ctx.asyncKillable {
+                pthread_sigmask(SIG_BLOCK, &usr2, nil)
+                sectionLock.store(true, ordering: .releasing)
+                tk_test_callback_deep()  // own code with plain frames: nothing else for a check to object to
+                sectionLock.store(false, ordering: .releasing)
+                pthread_sigmask(SIG_UNBLOCK, &usr2, nil)
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("inside the section") { tk_test_inside() != 0 }
+        try interruptAndAwaitHandler(thread)
+        tk_test_release()
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        let held = sectionLock.load(ordering: .acquiring)
+        #expect(!held, "the section's lock is free: a jump would have left it held, SIGUSR2 unblocked")
+    }
+
+    @Test("exclusivity: a kill during a Swift exclusive access waits until it ends; the runtime's access set survives (child process)",
+          .timeLimit(.minutes(2)))
+    func exclusivity() throws {
+        let (status, output) = try runFixture(["hazard", "exclusivity"])
+        #expect(status == 0 && output.hasSuffix("ok\n"), "the fixture crashed or failed: status \(status), output \(output)")
+    }
+
+    @Test("each cleanup runs exactly once, to its end: a resend during a region's cleanup cannot jump to an outer region",
+          .timeLimit(.minutes(1)))
+    func cleanupRunsOnceToItsEnd() throws {
+        let log = Mutex<[String]>([])
+        let entered = Latch()
+        tk_test_reset()
+        let thread = try KillableThread(name: "nested") { ctx in
+            try ctx.asyncKillable {
+                ctx.onKill { log.withLock { $0.append("outer cleanup") } }
+                do {
+                    try ctx.asyncKillable {
+                        ctx.onKill {
+                            log.withLock { $0.append("inner cleanup start") }
+                            tk_test_callback_deep()  // own code with plain frames, until released
+                            log.withLock { $0.append("inner cleanup end") }
+                        }
+                        entered.open()
+                        while true { _ = spin(iterations: 1000) }
+                    }
+                } catch is KillError {
+                    log.withLock { $0.append("inner kill caught") }
+                }
+                log.withLock { $0.append("outer body end") }
+            }
+        }
+        entered.wait()
+        try thread.interrupt()
+        eventually("the inner cleanup runs") { tk_test_inside() != 0 }
+        // The kill is still pending while the cleanup runs, so the watchdog
+        // resends: wait for one more handler run before letting it finish.
+        let before = handledSignals(thread)
+        eventually("a resend reached the thread during the cleanup") { handledSignals(thread) > before }
+        tk_test_release()
+        _ = try thread.joinOrFail()
+        #expect(log.withLock { $0 } == ["inner cleanup start", "inner cleanup end", "inner kill caught", "outer body end", "outer cleanup"])
+    }
+}
+
+@Suite("Signal rules", .serialized,
+       .disabled(under: .thread, because: "TSan defers signals to its own points: a blocked thread never runs the handler (Docs/Sanitizers.md)"))
+struct SignalRuleTests {
+    @Test("one signal in flight: 200 kills sent to a thread that keeps the signal blocked queue at most one signal",
+          .timeLimit(.minutes(1)))
+    func oneSignalInFlight() throws {
+        let ready = Latch()
+        let release = Atomic(false)
+        let queued = Atomic(-1)
+        let thread = try KillableThread(name: "sig-blocked") { ctx in
+            // Ordinary code: ThreadKill's signal stays blocked here, and a
+            // masked kill waits for the end of the mask.
+            try ctx.masked {
+                ready.open()
+                while !release.load(ordering: .acquiring) { sched_yield() }
+                // Count the instances of the signal queued for this thread.
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, ThreadKill.signal!)
+                var now = timespec(tv_sec: 0, tv_nsec: 0)
+                var count = 0
+                while sigtimedwait(&set, nil, &now) > 0 { count += 1 }
+                queued.store(count, ordering: .releasing)
+            }
+        }
+        ready.wait()
+        for _ in 0..<200 { try thread.interrupt() }
+        release.store(true, ordering: .releasing)
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        let count = queued.load(ordering: .acquiring)
+        #expect(count == 1, "\(count) signals were queued for one pending kill (a storm when it unblocks)")
+    }
+
+    @Test("the cancellable-syscall stub: a kill wakes a read already blocked in the kernel (the restarted syscall is redirected)",
+          .timeLimit(.minutes(1)))
+    func stubRedirectsBlockedSyscall() throws {
+        let pipe = Pipe()
+        let tid = Atomic<Int32>(0)
+        let thread = try KillableThread(name: "blocked-read") { ctx in
+            tid.store(CPthreadShim_gettid(), ordering: .releasing)
+            var byte: UInt8 = 0
+            _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+        }
+        eventually("started") { tid.load(ordering: .acquiring) != 0 }
+        // Past the stub's check of the kill word: blocked in the kernel.
+        waitUntilInSyscall(tid: tid.load(ordering: .acquiring), Int(CPthreadShim_SYS_read))
+        try thread.interrupt()
+        let outcome = try thread.join(timeout: .seconds(10))
+        #expect(outcome?.report?.reason == .interrupted, "the blocked read was not woken: the kill is lost")
+        if outcome == nil {  // free the stuck read, so the thread can end
+            _ = withUnsafeBytes(of: UInt8(1)) { Glibc.write(pipe.write, $0.baseAddress, 1) }
+            _ = try thread.joinOrFail()
+        }
+    }
+
+    @Test("the exit gate: a thread cannot finish while a sender holds a reference to it", .timeLimit(.minutes(1)))
+    func exitGateDrainsSenders() throws {
+        let finish = Latch()
+        let thread = try KillableThread(name: "gate") { _ in finish.wait() }
+        let core = thread.ref.core
+        eventually("running") { core.lifecycle == .running }
+        let seen = core.withRunningThread { pthread -> ThreadCore.Lifecycle in
+            // A sender holds its reference (as around pthread_kill). The body ends...
+            finish.open()
+            eventually("the thread reaches its exit gate") { core.lifecycle != .running }
+            // ...and the thread must wait in the gate, alive: its CPU clock runs on.
+            var start: Int64 = -1
+            eventually("the thread waits in the gate or finishes") {
+                if core.lifecycle == .finished { return true }
+                let now = CPthreadShim_thread_cpu_nanos(pthread)
+                if start < 0 { start = now }
+                return now - start >= 2_000_000
+            }
+            return core.lifecycle
+        }
+        #expect(seen == .exiting, "the thread finished while a sender held a reference: its pthread_kill could reach an exited or reused thread")
+        #expect(try thread.joinOrFail().value != nil)
+    }
+
+    @Test("a finished thread is never a target: a signal for it never reaches the thread that reuses its pthread_t",
+          .timeLimit(.minutes(2)))
+    func finishedThreadNeverTargeted() throws {
+        let finished = try KillableThread(name: "finished") { _ in pthread_self() }
+        let old = try #require(try finished.joinOrFail().value)
+        // glibc hands a finished thread's pthread_t (its cached stack) to the next thread.
+        let pipe = Pipe()
+        var reuser: KillableThread<Void>?
+        var reuserTid: Int32 = 0
+        for _ in 0..<50 where reuser == nil {
+            let identity = Mutex<(pthread_t, Int32)?>(nil)
+            let candidate = try KillableThread(name: "reuser") { ctx in
+                identity.withLock { $0 = (pthread_self(), CPthreadShim_gettid()) }
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            }
+            eventually("started") { identity.withLock { $0 } != nil }
+            let (pthread, tid) = identity.withLock { $0 }!
+            if pthread_equal(pthread, old) != 0 {
+                reuser = candidate
+                reuserTid = tid
+            } else {
+                _ = try candidate.stop(grace: .seconds(20))  // its read wakes for the stop
+            }
+        }
+        let target = try #require(reuser, "no thread reused the finished thread's pthread_t in 50 starts")
+        waitUntilInSyscall(tid: reuserTid, Int(CPthreadShim_SYS_read))
+        // A sender that checked the finished thread a moment before it ended:
+        #expect(!finished.ref.core.kick(), "no signal is sent for a finished thread")
+        // The reuser's own protocol must be intact: one signal of its own is
+        // sent and handled, and then a kill still wakes its blocked read.
+        let probe = target.ref.core.kick()
+        eventually("the reuser handled its signals") { handledSignals(target) >= 1 }
+        try target.interrupt()
+        let outcome = try target.join(timeout: .seconds(15))
+        #expect(outcome?.report?.reason == .interrupted,
+                "the reuser's kill was lost (probe sent: \(probe)): a stray signal for the finished thread broke its one-in-flight count")
+        if outcome == nil {  // free the stuck read, so the thread can end
+            _ = withUnsafeBytes(of: UInt8(1)) { Glibc.write(pipe.write, $0.baseAddress, 1) }
+            _ = try target.joinOrFail()
+        }
+    }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Mutation harness: proves that every safety check and signal rule is pinned
+# by a behaviour test. Each scripts/mutants/NAME.patch disables one check or
+# rule; its header names the tests that must catch it:
+#
+#   # mutant: NAME
+#   # disables: what the patch turns off
+#   # caught-by: a `swift test --filter` regex
+#
+# For each mutant this script restores a scratch copy of the tree, applies the
+# patch, builds incrementally (own --scratch-path, kept between runs), runs the
+# catching tests, and prints one line:
+#
+#   caught    NAME  (by TEST)    a test failed (or timed out) with the mutant
+#   SURVIVED  NAME               every catching test passed: the check is unpinned
+#   BROKEN    NAME  (why)        the patch no longer applies, or the mutant does not build
+#
+# First it runs every catching test on the unmutated tree: a test that fails
+# there proves nothing. Exits non-zero if the baseline fails, or any mutant
+# survives or is broken.
+#
+# Usage: scripts/mutants.sh [NAME...]      (default: every scripts/mutants/*.patch)
+# Environment: MUTANTS_SCRATCH (default /tmp/threadkill-mutants),
+#              MUTANTS_TEST_TIMEOUT seconds per test run (default 600).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+scratch=${MUTANTS_SCRATCH:-/tmp/threadkill-mutants}
+tree=$scratch/tree
+build=$scratch/build
+test_timeout=${MUTANTS_TEST_TIMEOUT:-600}
+export SWIFT_TERMINAL_COLORS=0 SWIFT_BACKTRACE=enable=no
+start=$(date +%s)
+
+if [ $# -gt 0 ]; then
+  patches=(); for name in "$@"; do patches+=("scripts/mutants/$name.patch"); done
+else
+  patches=(scripts/mutants/*.patch)
+fi
+
+header() { sed -n "s/^# $2: //p" "$1" | head -n 1; }
+
+# The scratch tree mirrors the repository's tracked and untracked files;
+# unchanged files keep their timestamps, so builds stay incremental.
+sync_tree() {
+  mkdir -p "$tree"
+  git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
+    [ -f "$f" ] || continue
+    if ! cmp -s "$f" "$tree/$f"; then
+      mkdir -p "$tree/$(dirname "$f")"
+      cp -p "$f" "$tree/$f"
+    fi
+  done
+}
+
+# Restores the files a patch touched.
+restore() {
+  sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$1" | while read -r f; do cp -p "$repo/$f" "$tree/$f"; done
+}
+
+# Runs the tests matching $1 in the scratch tree (building first); $2 is a log file.
+run_tests() {
+  (cd "$tree" && timeout "$test_timeout" swift test --scratch-path "$build" --filter "$1") >"$2" 2>&1
+}
+
+failed_tests() {
+  sed -n 's/^✘ Test \("[^"]*"\) failed .*/\1/p' "$1" | paste -sd ";" -
+}
+
+sync_tree
+logs=$scratch/logs
+mkdir -p "$logs"
+
+# Baseline: every catching test passes on the unmutated tree.
+filters=()
+for p in "${patches[@]}"; do
+  [ -f "$p" ] || { echo "BROKEN    $(basename "$p" .patch)  (no such patch)"; exit 1; }
+  filters+=("$(header "$p" caught-by)")
+done
+union=$(printf '%s\n' "${filters[@]}" | sort -u | paste -sd '|' -)
+if ! run_tests "$union" "$logs/baseline.log"; then
+  echo "baseline: the catching tests fail on the unmutated tree (see $logs/baseline.log):"
+  failed_tests "$logs/baseline.log"
+  exit 1
+fi
+echo "baseline  every catching test passes unmutated ($(( $(date +%s) - start )) s)"
+
+bad=0
+for p in "${patches[@]}"; do
+  name=$(basename "$p" .patch)
+  filter=$(header "$p" caught-by)
+  log=$logs/$name.log
+  if ! (cd "$tree" && patch -p1 --forward --silent --no-backup-if-mismatch -r - <"$repo/$p") >"$log" 2>&1; then
+    echo "BROKEN    $name  (the patch no longer applies: $(head -n 1 "$log"))"
+    restore "$p"; bad=1; continue
+  fi
+  run_tests "$filter" "$log"
+  rc=$?
+  restore "$p"
+  if grep -q 'error: .*\(compil\|emit-module\)\|error: fatalError\|: error:' "$log" && ! grep -q '^✘\|^✔' "$log"; then
+    echo "BROKEN    $name  (the mutant does not build: see $log)"; bad=1
+  elif [ $rc -eq 124 ]; then
+    echo "caught    $name  (by a hang: $filter timed out after ${test_timeout} s)"
+  elif [ $rc -ne 0 ]; then
+    by=$(failed_tests "$log"); echo "caught    $name  (by ${by:-$filter})"
+  else
+    echo "SURVIVED  $name"; bad=1
+  fi
+done
+echo "done in $(( $(date +%s) - start )) s"
+exit $bad
