@@ -23,9 +23,17 @@ public struct ExitPolicy: Sendable, Hashable {
 }
 
 /// What ``ThreadKill/shutdown(grace:)`` did.
-public struct ShutdownReport: Sendable, CustomStringConvertible {
-    /// One report per thread that was live when the shutdown began.
-    public let threads: [(thread: ThreadRef, report: StopReport)]
+public struct ShutdownReport: Sendable, Hashable, CustomStringConvertible {
+    /// What the ladder did to one thread.
+    public struct Entry: Sendable, Hashable {
+        /// The thread.
+        public let thread: ThreadRef
+        /// How the ladder stopped it, or did not.
+        public let report: StopReport
+    }
+
+    /// One entry per thread that was live when the shutdown began, oldest first.
+    public let threads: [Entry]
     /// Threads that did not end within the grace.
     public var notStopped: [ThreadRef] { threads.filter { !$0.report.stopped }.map(\.thread) }
 
@@ -67,7 +75,7 @@ extension ThreadKill {
 
     private static func shutdown(_ cores: [ThreadCore], graceNanos: UInt64, ladder: StopLadder) -> ShutdownReport {
         let reports = StopLadder.climb(ladder, on: cores, graceNanos: graceNanos)
-        return ShutdownReport(threads: zip(cores.map(ThreadRef.init(core:)), reports).map { ($0, $1) })
+        return ShutdownReport(threads: zip(cores.map(ThreadRef.init(core:)), reports).map { ShutdownReport.Entry(thread: $0, report: $1) })
     }
 
     /// The orderly-exit procedure; runs once per process.

@@ -15,7 +15,7 @@ import CPthreadShim
 ///
 /// Inside ``KillContext/uninterruptible(_:)`` these calls are made plainly and
 /// do not wake. Failures throw ``ThreadKillError`` with code
-/// ``ThreadKillError/Code/systemCall(_:)`` and the `errno`.
+/// ``ThreadKillError/Code/systemCall``, the call's name in ``ThreadKillError/context`` and the `errno` in ``ThreadKillError/underlyingError``.
 extension KillContext {
     /// Reads up to `buffer.count` bytes from `fd`.
     ///

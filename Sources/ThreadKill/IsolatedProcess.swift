@@ -137,7 +137,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   ``terminate(grace:)``.
     /// - Throws: ``ThreadKillError``: ``ThreadKillError/Code/jobCoding`` if the
     ///   input cannot be encoded; ``ThreadKillError/Code/invalidArgument`` if
-    ///   `executable` is empty; ``ThreadKillError/Code/unknownJob(_:)`` if
+    ///   `executable` is empty; ``ThreadKillError/Code/unknownJob`` if
     ///   `executable` is nil and this program has not registered `job` (a worker
     ///   started from another executable reports an unknown job when it is waited for);
     ///   ``ThreadKillError/Code/invalidArgument`` for a capture limit below 1; a system-call
@@ -159,7 +159,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
             }
         }
         if executable == nil && JobTable.body(named: job.name) == nil {
-            throw ThreadKillError(.unknownJob(job.name), "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
+            throw ThreadKillError(.unknownJob, context: .init(job: job.name), "IsolatedProcess.start: no job named \"\(job.name)\" is registered in this executable; register it with IsolatedProcess.register(_:_:)")
         }
         let encoded: [UInt8]
         do {
@@ -462,7 +462,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         case .threw(let typeName, let message):
             outcome = .threw(IsolatedJobError(job: job, typeName: typeName, message: message))
         case .unknownJob(let name):
-            throw ThreadKillError(.unknownJob(name), "no job named \"\(name)\" is registered in the worker executable (register it before calling IsolatedProcess.runWorkerIfRequested())")
+            throw ThreadKillError(.unknownJob, context: .init(job: name), "no job named \"\(name)\" is registered in the worker executable (register it before calling IsolatedProcess.runWorkerIfRequested())")
         case .badInput(let message), .badOutput(let message):
             throw ThreadKillError(.jobCoding, message)
         case nil:

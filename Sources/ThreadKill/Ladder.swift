@@ -4,21 +4,48 @@ import Synchronization
 /// its grace period, step by step, until the thread has ended.
 public struct StopLadder: Sendable, Hashable {
     /// One way of asking a thread to end, from the politest to the firmest.
-    public enum Step: String, Sendable, Hashable, CaseIterable {
+    ///
+    /// A struct with static members rather than an enum, so that a later
+    /// release can add a step without breaking a `switch` in your code
+    /// (compare with `==`).
+    public struct Step: Sendable, Hashable, CustomStringConvertible {
+        enum Storage: Sendable, Hashable { case requestStop, interrupt, inject, cancel }
+        let storage: Storage
+        /// How reports name the step: "stop request", "interrupt", "injection", "cancel".
+        public let rawValue: String
+
+        private init(_ storage: Storage, _ name: String) {
+            self.storage = storage
+            self.rawValue = name
+        }
+
         /// ``ThreadRef/requestStop()``: the thread ends at a checkpoint or wait of its choosing.
-        case requestStop = "stop request"
+        public static let requestStop = Step(.requestStop, "stop request")
         /// ``ThreadRef/interrupt()``: wakes interruptible calls, blocking regions and async regions.
-        case interrupt = "interrupt"
+        public static let interrupt = Step(.interrupt, "interrupt")
         /// Signals again and restarts the resend window, so a kill declined in
         /// an async region (the thread was in the runtime or a library) lands
         /// once the thread is back in its own code.
-        case inject = "injection"
+        public static let inject = Step(.inject, "injection")
         /// ``ThreadRef/cancel()``: cancels a cancellable C call.
-        case cancel = "cancel"
+        public static let cancel = Step(.cancel, "cancel")
+
+        /// Every step, politest first.
+        public static let allCases: [Step] = [.requestStop, .interrupt, .inject, .cancel]
+
+        public var description: String { rawValue }
     }
 
-    /// The steps, in order, each with its share of the grace period.
-    public let steps: [(step: Step, share: Double)]
+    /// A step and its share of the grace period.
+    public struct Stage: Sendable, Hashable {
+        /// What the stage does.
+        public let step: Step
+        /// Its fraction of the grace, in (0, 1]; the stages' shares add up to 1.
+        public let share: Double
+    }
+
+    /// The stages, in order, each a step with its share of the grace period.
+    public let steps: [Stage]
 
     /// A ladder of `steps`, the grace shared among them by `shares` (relative
     /// weights; equal by default).
@@ -29,26 +56,15 @@ public struct StopLadder: Sendable, Hashable {
         precondition(weights.count == steps.count && weights.allSatisfy { $0 > 0 && $0.isFinite },
                      "a ladder needs one positive, finite share per step")
         let total = weights.reduce(0, +)
-        self.steps = zip(steps, weights).map { ($0, $1 / total) }
+        self.steps = zip(steps, weights).map { Stage(step: $0, share: $1 / total) }
     }
 
     /// Stop request (40 % of the grace), interrupt (30 %), injection (20 %), cancel (10 %).
     public static let `default` = StopLadder([.requestStop, .interrupt, .inject, .cancel], shares: [4, 3, 2, 1])
-
-    public static func == (a: StopLadder, b: StopLadder) -> Bool {
-        a.steps.map(\.step) == b.steps.map(\.step) && a.steps.map(\.share) == b.steps.map(\.share)
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        for (step, share) in steps {
-            hasher.combine(step)
-            hasher.combine(share)
-        }
-    }
 }
 
 /// What ``KillableThread/stop(grace:ladder:)`` did.
-public struct StopReport: Sendable, CustomStringConvertible {
+public struct StopReport: Sendable, Hashable, CustomStringConvertible {
     /// Whether the thread ended within the grace period.
     public let stopped: Bool
     /// The step during which the thread ended; nil if it had already ended, or never did.
@@ -129,10 +145,11 @@ extension StopLadder {
         func isDone(_ i: Int) -> Bool { cores[i].waitDone(until: Deadline(nanos: 0)) }
         for i in cores.indices where isDone(i) { ended[i] = start }
         var stepEnd = start
-        for (step, share) in ladder.steps where ended.contains(where: { $0 == nil }) {
+        for stage in ladder.steps where ended.contains(where: { $0 == nil }) {
+            let step = stage.step
             taken.append(step)
             for (i, core) in cores.enumerated() where ended[i] == nil {
-                switch step {
+                switch step.storage {
                 case .requestStop:
                     // The thread sees the stop at once; its callbacks may take
                     // as long as they like, elsewhere.
@@ -144,7 +161,7 @@ extension StopLadder {
                 case .cancel: try? core.cancel()
                 }
             }
-            stepEnd = stepEnd.saturatingAdd(share.of(graceNanos))
+            stepEnd = stepEnd.saturatingAdd(stage.share.of(graceNanos))
             for (i, core) in cores.enumerated() where ended[i] == nil {
                 if core.waitDone(until: Deadline(nanos: stepEnd)) {
                     ended[i] = monotonicNanos()

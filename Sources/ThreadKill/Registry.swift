@@ -101,8 +101,8 @@ public enum ThreadKill {
     /// (or the `THREADKILL_SIGNAL` environment variable). Call it before the first
     /// ``KillableThread`` starts.
     ///
-    /// - Throws: ``ThreadKillError/Code/signalInUse(_:)`` if someone else handles
-    ///   or ignores `signal`; ``ThreadKillError/Code/signalAlreadyChosen(_:)`` if a
+    /// - Throws: ``ThreadKillError/Code/signalInUse`` if someone else handles
+    ///   or ignores `signal`; ``ThreadKillError/Code/signalAlreadyChosen`` if a
     ///   different signal is already installed; ``ThreadKillError/Code/invalidArgument``
     ///   if `signal` is not a real-time signal.
     public static func useSignal(_ signal: Int32) throws(ThreadKillError) {

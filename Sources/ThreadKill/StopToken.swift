@@ -62,8 +62,9 @@ public struct StopToken: Sendable {
     /// Whether a stop has been requested. One atomic load.
     public var isStopRequested: Bool { state?.isStopRequested ?? false }
 
-    /// Whether a stop can ever be requested through this token.
-    public var stopPossible: Bool { state != nil }
+    /// Whether a stop can ever be requested through this token
+    /// (C++'s `stop_possible`).
+    public var isStopPossible: Bool { state != nil }
 
     /// Registers `callback` to run once when a stop is requested.
     ///

@@ -5,64 +5,110 @@ import Glibc
 /// A request ThreadKill refused, or a system call that failed.
 ///
 /// Kills delivered *into* a thread are never this type: they are ``KillError``.
-/// This type says that an operation on a thread could not be carried out, and
-/// why, so that bad input never turns into undefined behaviour.
+/// This type says that an operation on a thread or a process could not be
+/// carried out, and why, so that bad input never turns into undefined behaviour.
+///
+/// Match on ``code`` with `==` (`error.code == .alreadyFinished`); details
+/// that belong to one code — the system call, the signal, the job — are in
+/// ``context``. Only ThreadKill creates these errors. New codes may be added
+/// in any release: a `switch` over codes needs a `default`.
 public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What went wrong.
-    public enum Code: Hashable, Sendable {
+    /// What went wrong. A closed set today, open to new codes tomorrow
+    /// (a struct, not an enum, so adding one is not a source break).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Storage: Hashable, Sendable {
+            case alreadyFinished, callingThread, mainThread, notOwned, notInThisProcess
+            case invalidDuration, invalidArgument
+            case signalInUse, noFreeSignal, signalAlreadyChosen
+            case unknownJob, jobCoding, timedOut, processEnded
+            case injectionUnavailable, systemCall
+        }
+
+        let storage: Storage
+
+        init(_ storage: Storage) { self.storage = storage }
+
         /// The thread has already finished: it was not signalled.
-        case alreadyFinished
+        public static let alreadyFinished = Code(.alreadyFinished)
         /// The operation targets the calling thread. Throw instead.
-        case callingThread
+        public static let callingThread = Code(.callingThread)
         /// The operation targets the process's main thread, which ThreadKill never kills.
-        case mainThread
+        public static let mainThread = Code(.mainThread)
         /// The thread was not started by ThreadKill (for example a Dispatch or
         /// Swift-concurrency pool thread, which blocks every real-time signal).
-        case notOwned
-        /// A duration was negative.
-        case invalidDuration
-        /// An argument was out of range; the message says which.
-        case invalidArgument
-        /// The signal is already handled or ignored by someone else.
-        case signalInUse(Int32)
-        /// Every candidate real-time signal is in use.
-        case noFreeSignal
-        /// A different signal was already installed; it can be chosen only once.
-        case signalAlreadyChosen(Int32)
-        /// No isolated job of this name is registered in the executable.
-        case unknownJob(String)
-        /// A job's input or output could not be encoded or decoded.
-        case jobCoding
-        /// An operation with a timeout did not finish in time (the work was stopped).
-        case timedOut
-        /// A job process ended without sending its reply.
-        case processEnded
-        /// Async regions cannot work in this process (see the message).
-        case injectionUnavailable
-        /// A system call failed with the attached `errno`.
-        case systemCall(String)
+        public static let notOwned = Code(.notOwned)
         /// The thread belongs to the process this one was forked from: in a
         /// forked child only the thread that called `fork()` exists.
-        case notInThisProcess
+        public static let notInThisProcess = Code(.notInThisProcess)
+        /// A duration was negative.
+        public static let invalidDuration = Code(.invalidDuration)
+        /// An argument was out of range; the message says which.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// The signal (``Context/signal``) is already handled or ignored by someone else.
+        public static let signalInUse = Code(.signalInUse)
+        /// Every candidate real-time signal is in use.
+        public static let noFreeSignal = Code(.noFreeSignal)
+        /// A different signal (``Context/signal``) was already installed; it can be chosen only once.
+        public static let signalAlreadyChosen = Code(.signalAlreadyChosen)
+        /// No isolated job of this name (``Context/job``) is registered in the executable.
+        public static let unknownJob = Code(.unknownJob)
+        /// A job's input or output could not be encoded or decoded.
+        public static let jobCoding = Code(.jobCoding)
+        /// An operation with a timeout did not finish in time (the work was stopped).
+        public static let timedOut = Code(.timedOut)
+        /// A job process ended without sending its reply.
+        public static let processEnded = Code(.processEnded)
+        /// Async regions cannot work in this process (see the message).
+        public static let injectionUnavailable = Code(.injectionUnavailable)
+        /// A system call (``Context/systemCall``) failed with ``underlyingError``.
+        public static let systemCall = Code(.systemCall)
+
+        /// The code's name, such as `alreadyFinished`.
+        public var description: String { "\(storage)" }
+    }
+
+    /// Details that belong to some codes.
+    public struct Context: Hashable, Sendable {
+        /// The system call that failed (``Code/systemCall``).
+        public let systemCall: String?
+        /// The signal concerned (``Code/signalInUse``, ``Code/signalAlreadyChosen``).
+        public let signal: Int32?
+        /// The job concerned (``Code/unknownJob``).
+        public let job: String?
+
+        init(systemCall: String? = nil, signal: Int32? = nil, job: String? = nil) {
+            self.systemCall = systemCall
+            self.signal = signal
+            self.job = job
+        }
+    }
+
+    /// An `errno` value behind a failure.
+    public struct UnderlyingError: Error, Hashable, Sendable, RawRepresentable, CustomStringConvertible {
+        /// The `errno` value.
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public var description: String { "errno \(rawValue): \(String(cString: strerror(rawValue)))" }
     }
 
     /// What went wrong.
-    public var code: Code
-    /// The `errno` value behind a failed system call, if any.
-    public var errno: Int32?
-    /// A sentence for people.
-    public var message: String
+    public let code: Code
+    /// Details that belong to the code, if any.
+    public let context: Context
+    /// The `errno` behind a failed system call, if any.
+    public let underlyingError: UnderlyingError?
+    /// A sentence for people: what happened and what to do instead.
+    public let message: String
 
-    public init(_ code: Code, errno: Int32? = nil, _ message: String) {
+    init(_ code: Code, errno: Int32? = nil, context: Context = Context(), _ message: String) {
         self.code = code
-        self.errno = errno
+        self.context = context
+        self.underlyingError = errno.map(UnderlyingError.init(rawValue:))
         self.message = message
     }
 
     public var description: String {
-        if let errno {
-            return "\(message) (errno \(errno): \(String(cString: strerror(errno))))"
-        }
+        if let underlyingError { return "\(message) (\(underlyingError))" }
         return message
     }
 
@@ -79,6 +125,6 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
         ThreadKillError(.notInThisProcess, "\(what): the thread does not exist in this process, which was forked from the one that started it (only the thread that called fork() exists in a child)")
     }
     static func system(_ call: String, _ err: Int32) -> ThreadKillError {
-        ThreadKillError(.systemCall(call), errno: err, "\(call) failed")
+        ThreadKillError(.systemCall, errno: err, context: Context(systemCall: call), "\(call) failed")
     }
 }

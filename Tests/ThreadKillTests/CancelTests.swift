@@ -168,7 +168,7 @@ struct CancelTests {
                 var byte: UInt8 = 0
                 _ = try withUnsafeMutableBytes(of: &byte) { try ctx.cancellableRead(-1, into: $0) }
             } catch let e as ThreadKillError {
-                code = Int(e.errno ?? 0)
+                code = Int(e.underlyingError?.rawValue ?? 0)
             }
             return [slept, code]
         }

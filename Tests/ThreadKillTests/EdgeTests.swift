@@ -151,7 +151,7 @@ struct EdgeTests {
             var codes: [Int32?] = []
             do { try ctx.cancellableSleep(for: .milliseconds(-1)) } catch let e as ThreadKillError where e.code == .invalidDuration { codes.append(0) }
             var bad = timespec(tv_sec: 0, tv_nsec: 1_000_000_000)
-            do { _ = try withUnsafeMutablePointer(to: &bad) { try ctx.cancellableCall(CPthreadShim_leaf_sleep, argument: $0) } } catch let e as ThreadKillError { codes.append(e.errno) }
+            do { _ = try withUnsafeMutablePointer(to: &bad) { try ctx.cancellableCall(CPthreadShim_leaf_sleep, argument: $0) } } catch let e as ThreadKillError { codes.append(e.underlyingError?.rawValue) }
             return codes
         }
         #expect(try thread.joinOrFail().value == [0, EINVAL])

@@ -342,13 +342,13 @@ struct IsolatedProcessTests {
         let error = #expect(throws: ThreadKillError.self) {
             try IsolatedProcess.run(IsolatedJob<Int, Int>("no-such-job"), input: 1, timeout: hangBound, executable: fixture)
         }
-        #expect(error?.code == .unknownJob("no-such-job"))
+        #expect(error?.code == .unknownJob && error?.context.job == "no-such-job")
         #expect(error?.message.contains("no job named \"no-such-job\"") == true)
         // Started from this very executable, the name is checked before any spawn.
         let early = #expect(throws: ThreadKillError.self) {
             try IsolatedProcess.start(IsolatedJob<Int, Int>("no-such-job"), input: 1)
         }
-        #expect(early?.code == .unknownJob("no-such-job"))
+        #expect(early?.code == .unknownJob && early?.context.job == "no-such-job")
     }
 
     @Test("negative durations are refused")
@@ -368,8 +368,8 @@ struct IsolatedProcessTests {
         let error = #expect(throws: ThreadKillError.self) {
             try IsolatedProcess.start(double, input: 1, executable: "/nonexistent/worker")
         }
-        #expect(error?.code == .systemCall("posix_spawn"))
-        #expect(error?.errno == ENOENT)
+        #expect(error?.code == .systemCall && error?.context.systemCall == "posix_spawn")
+        #expect(error?.underlyingError?.rawValue == ENOENT)
     }
 
     @Test("run terminates a job that outlives its timeout")

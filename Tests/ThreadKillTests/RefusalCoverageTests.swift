@@ -110,7 +110,7 @@ struct RefusalCoverageTests {
     func signalChoice() throws {
         #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=abc"]) == "invalidArgument\n")
         #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=2"]) == "invalidArgument\n")
-        #expect(try fixtureOutput(["signal-choice", "taken"]).hasPrefix("signalInUse("))
+        #expect(try fixtureOutput(["signal-choice", "taken"]) == "signalInUse\n")
         #expect(try fixtureOutput(["signal-choice", "none"]) == "noFreeSignal\n")
         let chosen = CPthreadShim_sigrtmin() + 4
         #expect(try fixtureOutput(["signal-choice", "env"], environment: ["THREADKILL_SIGNAL=\(chosen)"]) == "installed \(chosen)\n")

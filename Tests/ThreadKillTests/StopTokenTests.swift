@@ -110,7 +110,7 @@ struct StopTokenTests {
     @Test("a default token can never be stopped")
     func defaultToken() {
         let token = StopToken()
-        #expect(!token.stopPossible)
+        #expect(!token.isStopPossible)
         #expect(!token.isStopRequested)
     }
 }

@@ -59,7 +59,7 @@ enum SignalSetup {
             if sig == signal { return }
             try checkAvailable(signal)
             if sig != 0 {
-                throw ThreadKillError(.signalAlreadyChosen(sig), "ThreadKill already uses signal \(sig); it can be chosen only once, before the first killable thread")
+                throw ThreadKillError(.signalAlreadyChosen, context: .init(signal: sig), "ThreadKill already uses signal \(sig); it can be chosen only once, before the first killable thread")
             }
             try install(signal)
             sig = signal
@@ -82,7 +82,7 @@ enum SignalSetup {
         case 0, 1:
             return
         default:
-            throw ThreadKillError(.signalInUse(signal), "signal \(signal) is already handled or ignored by someone else; choose another with \(environmentVariable) or ThreadKill.useSignal(_:)")
+            throw ThreadKillError(.signalInUse, context: .init(signal: signal), "signal \(signal) is already handled or ignored by someone else; choose another with \(environmentVariable) or ThreadKill.useSignal(_:)")
         }
     }
 }

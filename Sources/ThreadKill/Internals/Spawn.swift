@@ -138,7 +138,7 @@ enum Spawner {
         }
         var pid: pid_t = 0
         err = posix_spawn(&pid, plan.path, &actions, &attributes, argv, envp)
-        if err != 0 { throw ThreadKillError(.systemCall("posix_spawn"), errno: err, "posix_spawn of \(plan.path) failed") }
+        if err != 0 { throw ThreadKillError(.systemCall, errno: err, context: .init(systemCall: "posix_spawn"), "posix_spawn of \(plan.path) failed") }
         return pid
     }
 }

@@ -53,11 +53,16 @@ func print(_ items: Any..., separator: String = " ", terminator: String = "\n") 
     }
 }
 
+/// A demo could not set itself up.
+struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// Runs `body` with the read end of a pipe that nobody will ever write to:
 /// something for a demo thread to block on.
 func withSilentPipe<R>(_ body: (Int32) throws -> R) throws -> R {
     var fds: [Int32] = [0, 0]
-    guard pipe(&fds) == 0 else { throw ThreadKillError(.systemCall("pipe"), errno: errno, "pipe failed") }
+    guard pipe(&fds) == 0 else { throw DemoFailure(description: "pipe failed: errno \(errno)") }
     defer { fds.forEach { close($0) } }
     return try body(fds[0])
 }
