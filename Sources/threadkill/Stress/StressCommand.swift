@@ -57,14 +57,14 @@ struct StressCommand: ParsableCommand {
         let duration = Duration.milliseconds(Int64(seconds * 1_000))
         let display = ProgressDisplay()
         print("threadkill stress: seed \(seed) (replay with --seed \(seed)), \(threads) threads, \(String(format1: seconds)) s, methods \(methods.map(\.rawValue).joined(separator: ","))")
-        let latencies = LatencyHistograms()
+        let latencies = LatencySamples()
         let configuration = StressConfiguration(
             duration: duration, threads: threads, seed: seed, methods: methods, operationsPerWorker: operations,
             fault: injectFault.flatMap(StressFault.init(rawValue:)),
             watchdogTimeout: .milliseconds(Int64(watchdogSeconds * 1_000)), tickInterval: display.tickInterval(for: duration))
         let report = StressEngine(configuration, onKill: latencies.record, onTick: display.show).run()
         display.finish()
-        print(StressSummary(report: report, latencies: latencies.snapshot).lines.joined(separator: "\n"))
+        print(StressSummary(report: report, latencies: latencies.percentiles).lines.joined(separator: "\n"))
         if report.failed > 0 { throw ExitCode(1) }
     }
 }
