@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPthreadShim
 import Testing
 
 /// The CLI, beside the test binary (`.build/<config>/ThreadKillPackageTests.xctest`).
@@ -15,22 +16,22 @@ let threadkillPath: String = {
 /// Runs the built `threadkill` with `arguments` in a process of its own.
 ///
 /// - Returns: Its exit status, its standard output and its standard error
-///   (read after it exits: for commands whose error output is short).
+///   (collected in a memory file and read once it has exited).
 func runThreadkill(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    // Close-on-exec, so that a child another test starts meanwhile does not
+    // inherit them (and hold the pipe open); dup2 gives our child its copies,
+    // and it inherits nothing else.
     var outPipe: [Int32] = [-1, -1]
-    try #require(pipe(&outPipe) == 0)
-    var errorFile = Array("/tmp/threadkill-stderr-XXXXXX".utf8CString)
-    let errorFD = mkstemp(&errorFile)
+    try #require(CPthreadShim_pipe2(&outPipe, O_CLOEXEC) == 0)
+    let errorFD = CPthreadShim_memfd_create("threadkill-stderr")
     try #require(errorFD >= 0)
-    unlink(errorFile)
     defer { close(errorFD) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addclose(&actions, outPipe[0])
     posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-    posix_spawn_file_actions_addclose(&actions, outPipe[1])
     posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
+    try #require(CPthreadShim_posix_spawn_file_actions_addclosefrom_np(&actions, 3) == 0)
     let argv = ([threadkillPath] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
