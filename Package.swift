@@ -7,10 +7,9 @@ let package = Package(
         .library(name: "ThreadKill", targets: ["ThreadKill"]),
         .executable(name: "threadkill", targets: ["threadkill"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
-    ],
+    // No package dependencies: a package that uses the ThreadKill product
+    // resolves ThreadKill and nothing else (Docs/Dependencies.md). Tools that
+    // need other packages go in nested packages of their own.
     targets: [
         .target(
             name: "CPthreadShim",
@@ -39,8 +38,6 @@ let package = Package(
                 "CPthreadShim",
                 "ThreadKillStress",
                 "CLatencyFloor",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // Test-only C helpers (callbacks with and without a frame) for the

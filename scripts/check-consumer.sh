@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs a separate package that depends on ThreadKill the way users
 # will: `.package(url:from:)` on a tagged clone. Fails if ThreadKill cannot be
-# used as a versioned dependency (for example because of unsafe build flags).
+# used as a versioned dependency (for example because of unsafe build flags),
+# or if the consumer resolves any package besides ThreadKill
+# (Docs/Dependencies.md).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -30,3 +32,14 @@ SWIFT
 out=$(cd "$work/Consumer" && swift run -q Consumer 2>&1)
 echo "$out"
 [[ "$out" == *"consumer: stop requested"* ]]
+
+# SwiftPM resolves every dependency the ThreadKill package declares, whichever
+# product is used: the consumer's graph must be ThreadKill alone.
+deps=$(cd "$work/Consumer" && swift package show-dependencies)
+echo "$deps"
+packages=$(grep -c '── ' <<<"$deps" || true)
+if [[ "$packages" != 1 || "$deps" != *"── threadkill<"* ]]; then
+  echo "error: a consumer of the ThreadKill product resolves more than ThreadKill:" >&2
+  echo "$deps" >&2
+  exit 1
+fi

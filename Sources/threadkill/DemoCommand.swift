@@ -1,5 +1,3 @@
-import ArgumentParser
-
 /// A runnable replay of one stop method.
 protocol Demo: Sendable {
     /// The name on the command line.
@@ -23,37 +21,40 @@ let allDemos: [any Demo.Type] = [
     DaemonDemo.self,
 ]
 
-/// The names `demo` accepts.
-let demoNames: [String] = allDemos.map { demo in demo.name } + ["all"]
+/// `threadkill demo <demo>`: replays one stop method, or all of them.
+struct DemoCommand: Subcommand {
+    /// The value that runs every demo.
+    static let everyDemo = "all"
 
-struct DemoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "demo",
+    static let spec = CommandSpec(
+        path: "threadkill demo",
         abstract: "Replay a stop method from the Python seed, in Swift.",
-        discussion: (allDemos.map { "  \($0.name.padding(12))\($0.summary)" } + ["  \("all".padding(12))every demo above, in order"])
-            .joined(separator: "\n")
+        discussion: """
+            Each demo starts real threads (or processes), stops them one way and prints what \
+            happened and how long the stop took.
+            """,
+        positional: PositionalSpec(
+            valueName: "demo",
+            heading: "DEMOS",
+            choices: allDemos.map { PositionalSpec.Choice(value: $0.name, summary: $0.summary) }
+                + [PositionalSpec.Choice(value: everyDemo, summary: "every demo above, in order")]
+        )
     )
 
-    @Argument(help: "Which demo: \(demoNames.joined(separator: ", ")).")
-    var which: String
+    /// The demos to run, in order.
+    let demos: [any Demo.Type]
 
-    func validate() throws {
-        guard which == "all" || allDemos.contains(where: { $0.name == which }) else {
-            throw ValidationError("unknown demo '\(which)'; choose one of \(demoNames.joined(separator: ", "))")
-        }
+    init(_ arguments: ParsedArguments) throws(UsageError) {
+        let name = try arguments.choice()
+        demos = allDemos.filter { name == Self.everyDemo || $0.name == name }
     }
 
-    func run() throws {
-        for demo in allDemos where which == "all" || demo.name == which {
+    func run() throws -> ExitStatus {
+        for demo in demos {
             print("== demo \(demo.name): \(demo.summary)")
             try demo.run()
             print()
         }
-    }
-}
-
-extension String {
-    func padding(_ width: Int) -> String {
-        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+        return .success
     }
 }

@@ -6,51 +6,11 @@ import ThreadKillStress
 
 // A stress run counts process-wide things (threads, descriptors, children),
 // so it never runs in this shared test process: each run is the built
-// `threadkill stress`, next to this test binary, in a process of its own.
+// `threadkill stress`, next to this test binary, in a process of its own
+// (`runThreadkill`, ThreadkillBinary.swift).
 
 /// `THREADKILL_STRESS_SCALE` lengthens the runs (swift-atomics' habit): 1 by default.
 private let scale: Int = getenv("THREADKILL_STRESS_SCALE").flatMap { Int(String(cString: $0)) }.map { max(1, $0) } ?? 1
-
-/// The CLI, beside the test binary (`.build/<config>/ThreadKillPackageTests.xctest`).
-private let threadkill: String = {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    precondition(n > 0, "readlink /proc/self/exe failed")
-    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return path[..<path.lastIndex(of: "/")!] + "/threadkill"
-}()
-
-/// Runs `threadkill` with `arguments`; returns its exit status and standard output.
-private func runThreadkill(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    var pipe: [Int32] = [-1, -1]
-    try #require(Glibc.pipe(&pipe) == 0)
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addclose(&actions, pipe[0])
-    posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-    posix_spawn_file_actions_addclose(&actions, pipe[1])
-    let argv = ([threadkill] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let err = posix_spawn(&pid, threadkill, &actions, nil, argv, environ)
-    close(pipe[1])
-    defer { close(pipe[0]) }
-    try #require(err == 0, "cannot start \(threadkill): \(String(cString: strerror(err)))")
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = read(pipe[0], &chunk, chunk.count)
-        if n > 0 { bytes += chunk[0..<n]; continue }
-        if n < 0 && errno == EINTR { continue }
-        break
-    }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exited = status & 0x7f == 0
-    try #require(exited, "threadkill was killed by signal \(status & 0x7f)")
-    return ((status >> 8) & 0xff, String(decoding: bytes, as: UTF8.self))
-}
 
 /// The `N passed, N failed` closing line, parsed.
 private func verdict(_ output: String) -> (passed: Int, failed: Int)? {
@@ -98,7 +58,7 @@ struct StressTests {
     @Test("a short seeded run of every method passes every invariant", .timeLimit(.minutes(5)),
       .disabled(under: .thread, .address, because: "the run includes the async method, refused under sanitizers: Docs/Sanitizers.md"))
     func seededRunPasses() throws {
-        let (status, output) = try runThreadkill(["stress", "--seconds", "\(2 * scale)", "--threads", "4", "--seed", "20240601"])
+        let (status, output, _) = try runThreadkill(["stress", "--seconds", "\(2 * scale)", "--threads", "4", "--seed", "20240601"])
         let result = try #require(verdict(output), "no verdict line in:\n\(output)")
         #expect(result.failed == 0, "\(output)")
         #expect(result.passed == 9, "\(output)")
@@ -114,7 +74,7 @@ struct StressTests {
           arguments: [(StressFault.skipCleanup, "every cleanup ran exactly once"),
                       (StressFault.leakDescriptor, "no descriptor leaked")])
     func brokenRunFails(fault: StressFault, check: String) throws {
-        let (status, output) = try runThreadkill(["stress", "--seconds", "1", "--threads", "2", "--seed", "99",
+        let (status, output, _) = try runThreadkill(["stress", "--seconds", "1", "--threads", "2", "--seed", "99",
                                                   "--methods", "stop,interrupt,async", "--inject-fault", fault.rawValue])
         let result = try #require(verdict(output), "no verdict line in:\n\(output)")
         #expect(result.failed == 1, "\(output)")
@@ -125,7 +85,7 @@ struct StressTests {
 
     @Test("the watchdog ends a run whose worker is stuck, with status 3", .timeLimit(.minutes(5)))
     func watchdogEndsStuckRun() throws {
-        let (status, output) = try runThreadkill(["stress", "--seconds", "30", "--threads", "2", "--seed", "5",
+        let (status, output, _) = try runThreadkill(["stress", "--seconds", "30", "--threads", "2", "--seed", "5",
                                                   "--methods", "stop", "--inject-fault", "stall-worker", "--watchdog-seconds", "2"])
         #expect(status == 3, "\(output)")
         #expect(output.contains("watchdog fired"), "\(output)")

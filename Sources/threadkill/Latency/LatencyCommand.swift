@@ -1,39 +1,42 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import ArgumentParser
 import CLatencyFloor
 import ThreadKill
 
 /// `threadkill latency`: ThreadKill's kill latencies against the raw C floor,
 /// measured in the same run and reported as ratios (DESIGN.md §9).
-struct LatencyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "latency",
+struct LatencyCommand: Subcommand {
+    static let trialsOption = OptionSpec("trials", help: "Measured trials per case and side.", defaultValue: "2000")
+    static let warmupOption = OptionSpec("warmup", help: "Discarded warm-up trials per case and side.", defaultValue: "50")
+
+    static let spec = CommandSpec(
+        path: "threadkill latency",
         abstract: "Measure kill → join latencies of ThreadKill against raw C doing the same, as ratios.",
         discussion: """
             Each case starts a new thread per trial, waits until it is spinning or blocked (a \
             handshake, not a sleep), requests the kill and times it until the join returns. The C \
             floor and ThreadKill alternate in blocks of 100 trials, so that load from elsewhere on \
             the machine falls on both. Ratios are ThreadKill / C; absolute numbers are only \
-            comparable within one run on one machine.
-            """
+            comparable within one run on one machine. On a terminal, a progress bar shows the \
+            trials done.
+            """,
+        options: [trialsOption, warmupOption]
     )
-
-    @Option(help: "Measured trials per case and side.")
-    var trials: Int = 2000
-
-    @Option(help: "Discarded warm-up trials per case and side.")
-    var warmup: Int = 50
 
     static let block = 100
 
-    mutating func validate() throws {
-        guard trials > 0 else { throw ValidationError("--trials must be positive") }
-        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+    /// Measured trials per case and side.
+    let trials: Int
+    /// Discarded warm-up trials per case and side.
+    let warmup: Int
+
+    init(_ arguments: ParsedArguments) throws(UsageError) {
+        trials = try arguments.value(of: Self.trialsOption, default: 2000, .positive)
+        warmup = try arguments.value(of: Self.warmupOption, default: 50, .nonNegative)
     }
 
-    func run() throws {
+    func run() throws -> ExitStatus {
         print("$ threadkill \(CommandLine.arguments.dropFirst().joined(separator: " "))")
         print("machine: nproc \(sysconf(Int32(_SC_NPROCESSORS_ONLN))), \(Self.uname())")
 
@@ -49,27 +52,34 @@ struct LatencyCommand: ParsableCommand {
         guard pipe(&fds) == 0 else { throw LatencyError("pipe failed: errno \(errno)") }
         defer { fds.forEach { close($0) } }
 
+        let progress = LatencyProgress(cases: LatencyCase.all, trialsPerSide: warmup + trials)
         var results: [(LatencyCase, LatencyStats?, LatencyStats)] = []
         for latencyCase in LatencyCase.all {
-            let (c, swift) = try measure(latencyCase, floorSignal: floorSignal, fd: fds[0])
+            let (c, swift) = try measure(latencyCase, floorSignal: floorSignal, fd: fds[0], progress: progress)
             let cStats = c.map(LatencyStats.init)
             let swiftStats = LatencyStats(swift)
             results.append((latencyCase, cStats, swiftStats))
+            progress.clear()
             Self.printCase(latencyCase, cStats, swiftStats)
         }
         Self.printSummary(results)
+        return .success
     }
 
     /// Runs one case: warm-up, then C and ThreadKill blocks alternately.
-    private func measure(_ latencyCase: LatencyCase, floorSignal: Int32, fd: Int32) throws -> ([UInt64]?, [UInt64]) {
+    private func measure(
+        _ latencyCase: LatencyCase, floorSignal: Int32, fd: Int32, progress: LatencyProgress
+    ) throws -> ([UInt64]?, [UInt64]) {
         var cSamples: [UInt64]? = latencyCase.c == nil ? nil : []
         var swiftSamples: [UInt64] = []
         swiftSamples.reserveCapacity(trials)
         if let floor = latencyCase.c {
             var none: [UInt64] = []
             try none.withUnsafeMutableBufferPointer { try floor(floorSignal, $0, warmup) }
+            progress.advance(latencyCase, by: warmup)
         }
         for _ in 0..<warmup { _ = try latencyCase.swift(fd) }
+        progress.advance(latencyCase, by: warmup)
         var done = 0
         while done < trials {
             let count = min(Self.block, trials - done)
@@ -77,8 +87,10 @@ struct LatencyCommand: ParsableCommand {
                 var buffer = [UInt64](repeating: 0, count: count)
                 try buffer.withUnsafeMutableBufferPointer { try floor(floorSignal, $0, 0) }
                 cSamples?.append(contentsOf: buffer)
+                progress.advance(latencyCase, by: count)
             }
             for _ in 0..<count { swiftSamples.append(try latencyCase.swift(fd)) }
+            progress.advance(latencyCase, by: count)
             done += count
         }
         return (cSamples, swiftSamples)

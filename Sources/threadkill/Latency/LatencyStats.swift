@@ -1,14 +1,14 @@
-/// Percentiles of a set of samples (nanoseconds), by nearest rank.
+/// The p50, p90 and p99 of one side of a latency case, in microseconds.
 struct LatencyStats {
-    let sorted: [UInt64]
+    /// The samples, in nanoseconds.
+    let percentiles: Percentiles<UInt64>
 
-    init(_ samples: [UInt64]) { sorted = samples.sorted() }
+    /// The statistics of `samples`, in nanoseconds.
+    init(_ samples: [UInt64]) { percentiles = Percentiles(samples) }
 
-    /// The `p`-th percentile (0...100), in microseconds.
+    /// The `p`-th percentile (0...100) by nearest rank, in microseconds; NaN if there are no samples.
     func percentile(_ p: Double) -> Double {
-        guard !sorted.isEmpty else { return .nan }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-        return Double(sorted[min(max(rank, 1), sorted.count) - 1]) / 1000
+        percentiles.value(at: p).map { Double($0) / 1000 } ?? .nan
     }
 
     var p50: Double { percentile(50) }

@@ -1,10 +1,10 @@
-import Histogram
 import ThreadKillStress
 
 /// The text printed at the end of a stress run; its last line is `N passed, N failed`.
 struct StressSummary {
     let report: StressReport
-    let latencies: [StressMethod: Histogram<UInt64>]
+    /// Each method's kill latencies, in microseconds.
+    let latencies: [StressMethod: Percentiles<UInt32>]
 
     var lines: [String] {
         var lines: [String] = []
@@ -46,11 +46,11 @@ struct StressSummary {
     private var latencyTable: [String] {
         var rows = [["method", "n", "p50", "p90", "p99", "max"]]
         for method in report.methods {
-            guard let h = latencies[method], h.totalCount > 0 else {
+            guard let p = latencies[method], let maximum = p.maximum else {
                 rows.append([method.rawValue, "0", "-", "-", "-", "-"])
                 continue
             }
-            rows.append([method.rawValue, "\(h.totalCount)"] + [50.0, 90.0, 99.0].map { micros(h.valueAtPercentile($0)) } + [micros(h.max)])
+            rows.append([method.rawValue, "\(p.count)"] + [50.0, 90.0, 99.0].map { micros(p.value(at: $0) ?? 0) } + [micros(maximum)])
         }
         return ["latency from kill request to end of thread or process (kills that took effect):"] + table(rows)
     }
@@ -65,7 +65,7 @@ struct StressSummary {
         }
     }
 
-    private func micros(_ value: UInt64) -> String {
+    private func micros(_ value: UInt32) -> String {
         value < 10_000 ? "\(value) µs" : "\(String(format1: Double(value) / 1_000)) ms"
     }
 

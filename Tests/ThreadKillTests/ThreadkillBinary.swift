@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPthreadShim
+import Testing
+
+/// The CLI, beside the test binary (`.build/<config>/ThreadKillPackageTests.xctest`).
+let threadkillPath: String = {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    precondition(n > 0, "readlink /proc/self/exe failed")
+    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return path[..<path.lastIndex(of: "/")!] + "/threadkill"
+}()
+
+/// Runs the built `threadkill` with `arguments` in a process of its own.
+///
+/// - Returns: Its exit status, its standard output and its standard error
+///   (collected in a memory file and read once it has exited).
+func runThreadkill(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    // Close-on-exec, so that a child another test starts meanwhile does not
+    // inherit them (and hold the pipe open); dup2 gives our child its copies,
+    // and it inherits nothing else.
+    var outPipe: [Int32] = [-1, -1]
+    try #require(CPthreadShim_pipe2(&outPipe, O_CLOEXEC) == 0)
+    let errorFD = CPthreadShim_memfd_create("threadkill-stderr")
+    try #require(errorFD >= 0)
+    defer { close(errorFD) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
+    try #require(CPthreadShim_posix_spawn_file_actions_addclosefrom_np(&actions, 3) == 0)
+    let argv = ([threadkillPath] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let err = posix_spawn(&pid, threadkillPath, &actions, nil, argv, environ)
+    close(outPipe[1])
+    defer { close(outPipe[0]) }
+    try #require(err == 0, "cannot start \(threadkillPath): \(String(cString: strerror(err)))")
+    let output = readAll(outPipe[0])
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exited = status & 0x7f == 0
+    try #require(exited, "threadkill was killed by signal \(status & 0x7f)")
+    lseek(errorFD, 0, SEEK_SET)
+    let error = readAll(errorFD)
+    return ((status >> 8) & 0xff, output, error)
+}
+
+/// Reads `fd` to its end, as UTF-8 text.
+private func readAll(_ fd: Int32) -> String {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n > 0 { bytes += chunk[0..<n]; continue }
+        if n < 0 && errno == EINTR { continue }
+        break
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
