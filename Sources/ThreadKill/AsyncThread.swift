@@ -148,7 +148,7 @@ extension ThreadCore {
         if isCurrentThread { throw ThreadKillError.callingThread(what) }
         switch await awaitEnd(timeoutNanos: timeoutNanos) {
         case .ended: return true
-        case .timedOut: return false
+        case .timedOut: return hasEnded  // an end that raced the timer still counts
         case .cancelled:
             let core = self
             let report = await AsyncBridge.pool.value { StopLadder.climb(policy.ladder, on: [core], graceNanos: graceNanos)[0] }
