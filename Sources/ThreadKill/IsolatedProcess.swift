@@ -247,6 +247,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Throws: The job's carried-back ``IsolatedJobError`` if it threw;
     ///   ``ThreadKillError`` for a negative duration (``ThreadKillError/Code/invalidDuration``),
     ///   a timeout, a process that ended without a reply, or a failed start.
+    @available(*, noasync, message: "run blocks its thread until the job ends; from async code use the async run")
     public static func run<Input>(
         _ job: IsolatedJob<Input, Output>,
         input: Input,
@@ -272,6 +273,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Throws: ``ThreadKillError`` if the worker does not know the job, could
     ///   not decode its input, or sent an output that does not decode as `Output`;
     ///   or if waiting itself failed.
+    @available(*, noasync, message: "wait() blocks its thread until the process ends; from async code use the async wait(onCancel:)")
     public func wait() throws(ThreadKillError) -> ProcessResult<Output> {
         try wait(until: .never)!
     }
@@ -281,6 +283,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Returns: The result, or nil if the process is still running.
     /// - Throws: As ``wait()``, and ``ThreadKillError/Code/invalidDuration`` for
     ///   a negative timeout.
+    @available(*, noasync, message: "wait(timeout:) blocks its thread; from async code use the async wait(timeout:onCancel:)")
     public func wait(timeout: Duration) throws(ThreadKillError) -> ProcessResult<Output>? {
         try wait(until: Deadline(after: timeout.validatedNanos("IsolatedProcess.wait(timeout:)")))
     }
@@ -304,9 +307,13 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// descendants by walking `/proc`; the parent asks it over a socket, and
     /// signals the child directly (`pidfd_send_signal`, `kill` to the group)
     /// only before the supervisor has started. The wait is `waitid`.
+    @available(*, noasync, message: "terminate(grace:) blocks its thread for up to the grace; from async code use the async terminate(grace:)")
     @discardableResult
     public func terminate(grace: Duration) throws(ThreadKillError) -> ProcessResult<Output> {
-        let graceNanos = try grace.validatedNanos("IsolatedProcess.terminate(grace:)")
+        try terminate(graceNanos: grace.validatedNanos("IsolatedProcess.terminate(grace:)"))
+    }
+
+    func terminate(graceNanos: UInt64) throws(ThreadKillError) -> ProcessResult<Output> {
         stop(SIGTERM)
         if let result = try wait(until: Deadline(after: graceNanos)) { return result }
         stop(SIGKILL)
@@ -321,6 +328,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// - Throws: As ``wait()``.
     ///
     /// As for ``terminate(grace:)``, the supervisor sends the signals.
+    @available(*, noasync, message: "kill() blocks its thread until the child is reaped; from async code use the async kill()")
     @discardableResult
     public func kill() throws(ThreadKillError) -> ProcessResult<Output> {
         stop(SIGKILL)
@@ -330,7 +338,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// Whether the process has ended and been reaped.
     public var hasEnded: Bool { lock.withLock { reaped } }
 
-    private func stop(_ signal: Int32) {
+    func stop(_ signal: Int32) {
         lock.withLock { stopLocked(signal) }
     }
 
@@ -345,7 +353,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
 
     /// Waits until the deadline for the result. One waiter at a time pumps
     /// (reads the pipes, watches the pidfd); the others wait for it.
-    private func wait(until deadline: Deadline) throws(ThreadKillError) -> ProcessResult<Output>? {
+    func wait(until deadline: Deadline) throws(ThreadKillError) -> ProcessResult<Output>? {
         lock.lock()
         defer { lock.unlock() }
         while true {

@@ -26,7 +26,7 @@ import Synchronization
 /// cleans up after itself; it never leaks.
 public final class KillableThread<Value: Sendable>: Sendable {
     let core: ThreadCore
-    private let box: OutcomeBox<Value>
+    let box: OutcomeBox<Value>
     private let pthread: pthread_t
     private let reaped = Mutex(false)
 
@@ -145,6 +145,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
     ///
     /// Any number of threads may join, any number of times: each gets the same outcome.
     /// - Throws: ``ThreadKillError/Code/callingThread`` when called from the thread itself.
+    @available(*, noasync, message: "join() blocks its thread until the thread ends; from async code use the async join(onCancel:) or value")
     public func join() throws(ThreadKillError) -> Outcome<Value> {
         try join(until: .never)!
     }
@@ -154,6 +155,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// - Returns: The outcome, or nil if the thread is still running.
     /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative timeout,
     ///   ``ThreadKillError/Code/callingThread`` when called from the thread itself.
+    @available(*, noasync, message: "join(timeout:) blocks its thread; from async code use the async join(timeout:onCancel:)")
     public func join(timeout: Duration) throws(ThreadKillError) -> Outcome<Value>? {
         try join(until: Deadline(after: timeout.validatedNanos("join(timeout:)")))
     }
@@ -184,7 +186,7 @@ public enum ThreadState: String, Sendable {
     case finished
 }
 
-private final class OutcomeBox<Value: Sendable>: Sendable {
+final class OutcomeBox<Value: Sendable>: Sendable {
     private let outcome = Mutex<Outcome<Value>?>(nil)
     func set(_ value: Outcome<Value>) { outcome.withMaskedLock { $0 = value } }
     func get() -> Outcome<Value>? { outcome.withMaskedLock { $0 } }

@@ -115,6 +115,7 @@ extension KillableThread {
     ///
     /// - Throws: ``ThreadKillError/Code/callingThread`` from the thread itself,
     ///   ``ThreadKillError/Code/invalidDuration`` for a negative grace.
+    @available(*, noasync, message: "stop(grace:) blocks its thread for up to the grace; from async code use the async stop(grace:ladder:)")
     public func stop(grace: Duration, ladder: StopLadder = .default) throws(ThreadKillError) -> StopResult<Value> {
         let report = try ref.stop(grace: grace, ladder: ladder)
         return StopResult(outcome: try join(timeout: .zero), report: report)
@@ -124,6 +125,7 @@ extension KillableThread {
 extension ThreadRef {
     /// Stops the thread within `grace` by climbing `ladder`.
     /// See ``KillableThread/stop(grace:ladder:)``.
+    @available(*, noasync, message: "stop(grace:) blocks its thread for up to the grace; from async code use the async stop(grace:ladder:)")
     public func stop(grace: Duration, ladder: StopLadder = .default) throws(ThreadKillError) -> StopReport {
         let graceNanos = try grace.validatedNanos("stop(grace:)")
         if core.isCurrentThread { throw .callingThread("stop(grace:)") }

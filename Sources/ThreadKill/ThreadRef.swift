@@ -101,6 +101,7 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     /// - Returns: Whether the thread has ended.
     /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative timeout,
     ///   ``ThreadKillError/Code/callingThread`` from the thread itself.
+    @available(*, noasync, message: "join(timeout:) blocks its thread; from async code use the async join(timeout:onCancel:)")
     public func join(timeout: Duration) throws(ThreadKillError) -> Bool {
         let nanos = try timeout.validatedNanos("join(timeout:)")
         if core.isCurrentThread { throw .callingThread("join(timeout:)") }

@@ -34,6 +34,7 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
 ///
 /// - Throws: ``TimeoutError``; what `body` throws; ``ThreadKillError`` for a
 ///   negative duration or a thread that cannot start.
+@available(*, noasync, message: "withTimeout blocks its thread until the body ends or is stopped; from async code use the async withTimeout")
 public func withTimeout<T: Sendable>(
     _ timeout: Duration,
     grace: Duration = .seconds(1),

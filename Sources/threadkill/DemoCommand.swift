@@ -17,6 +17,7 @@ let allDemos: [any Demo.Type] = [
     AsyncDemo.self,
     CancelDemo.self,
     TimeoutDemo.self,
+    AwaitDemo.self,
     ProcessDemo.self,
     DaemonDemo.self,
 ]

@@ -28,6 +28,18 @@ func expectRefusal(_ code: ThreadKillError.Code, sourceLocation: SourceLocation 
     }
 }
 
+/// The async twin of ``expectRefusal(_:sourceLocation:_:)``.
+func expectRefusal(_ code: ThreadKillError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as ThreadKillError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
 /// A one-shot signal between threads, for "ready" handshakes (never a sleep).
 final class Latch: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
@@ -74,13 +86,29 @@ func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocatio
 /// (from `/proc/self/task/TID/syscall`), so a test can act on a thread that
 /// is really blocked in the kernel.
 func waitUntilInSyscall(tid: Int32, _ nr: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-    eventually("thread \(tid) blocked in syscall \(nr)", sourceLocation: sourceLocation) {
-        guard let file = fopen("/proc/self/task/\(tid)/syscall", "r") else { return false }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard fgets(&buffer, 256, file) != nil else { return false }
-        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return text.split(separator: " ").first.flatMap { Int($0) } == nr
+    eventually("thread \(tid) blocked in syscall \(nr)", sourceLocation: sourceLocation) { isInSyscall(tid: tid, nr) }
+}
+
+/// Whether thread `tid` of this process is inside system call `nr` now.
+func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
+    guard let file = fopen("/proc/self/task/\(tid)/syscall", "r") else { return false }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard fgets(&buffer, 256, file) != nil else { return false }
+    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return text.split(separator: " ").first.flatMap { Int($0) } == nr
+}
+
+/// The async twin of ``eventually(_:sourceLocation:_:)``: between checks the
+/// task yields, so the waiting test holds no cooperative-pool thread.
+func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) async {
+    let deadline = ContinuousClock.now + hangBound
+    while !condition() {
+        if ContinuousClock.now > deadline {
+            Issue.record("\(what) did not happen within \(hangBound)", sourceLocation: sourceLocation)
+            return
+        }
+        await Task.yield()
     }
 }
 

@@ -7,7 +7,7 @@ import Glibc
 /// A forked child has one thread: the one that called `fork()`. Every other
 /// killable thread is a copy of its memory with no thread behind it, and so
 /// are ThreadKill's service threads (the watchdog, the spawner, stop-callback
-/// runners). ThreadCore's ``ThreadCore/existsHere`` tells the two apart (the
+/// runners, the async API's waiters). ThreadCore's ``ThreadCore/existsHere`` tells the two apart (the
 /// shim counts forks); these handlers keep ThreadKill's own locks consistent
 /// across the fork and reset the service threads' state in the child, so they
 /// start again on demand. Installed with the first killable thread.
@@ -28,19 +28,23 @@ enum ForkSafety {
         Registry.lock.lock()
         Watchdog.shared.lock.lock()
         Spawner.lock.lock()
-        StopCallbackRunner.lock.lock()
+        StopCallbackRunner.pool.lock.lock()
+        AsyncBridge.pool.lock.lock()
     }
 
     private static func parent() {
-        StopCallbackRunner.lock.unlock()
+        AsyncBridge.pool.lock.unlock()
+        StopCallbackRunner.pool.lock.unlock()
         Spawner.lock.unlock()
         Watchdog.shared.lock.unlock()
         Registry.lock.unlock()
     }
 
     private static func child() {
-        StopCallbackRunner.resetAfterFork()
-        StopCallbackRunner.lock.unlockAfterFork()
+        AsyncBridge.pool.resetAfterFork()
+        AsyncBridge.pool.lock.unlockAfterFork()
+        StopCallbackRunner.pool.resetAfterFork()
+        StopCallbackRunner.pool.lock.unlockAfterFork()
         Spawner.resetAfterFork()
         Spawner.lock.unlockAfterFork()
         Watchdog.shared.resetAfterFork()

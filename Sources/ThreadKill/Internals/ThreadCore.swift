@@ -51,6 +51,9 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     private let waker = Mutex<(@Sendable () -> Void)?>(nil)
     private let done = ConditionLock()
     private var isDone = false  // guarded by `done`
+    /// Async waiters for the thread's end (see ``awaitEnd(timeoutNanos:)``);
+    /// guarded by `done`, resolved by the thread's exit path.
+    private var endWaiters: [ObjectIdentifier: OneShot<EndWait>] = [:]
 
     private static let ids = Atomic<UInt64>(0)
 
@@ -110,10 +113,15 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         passExitGate()
         CPthreadShim_thread_bind(nil)
         Registry.remove(self)
-        done.withLock {
+        let waiters = done.withLock { () -> [OneShot<EndWait>] in
             isDone = true
             done.broadcast()
+            defer { endWaiters.removeAll() }
+            return Array(endWaiters.values)
         }
+        // Outside the lock: resuming schedules each awaiting task on its own
+        // executor; this thread only hands it over.
+        for waiter in waiters { waiter.resolve(.ended) }
     }
 
     private func setThreadName() {
@@ -146,6 +154,54 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
             while !isDone {
                 if !done.wait(until: deadline) { return isDone }
             }
+            return true
+        }
+    }
+
+    /// Whether the thread has passed its exit gate and published its outcome.
+    var hasEnded: Bool { done.withLock { isDone } }
+
+    /// How an async wait for the thread's end ended.
+    enum EndWait: Sendable, Equatable {
+        case ended, timedOut, cancelled
+    }
+
+    /// Awaits the thread's end without blocking any thread: the exit path
+    /// resumes the continuation. Returns early when the awaiting task is
+    /// cancelled (also when it already was) or `timeoutNanos` passes.
+    func awaitEnd(timeoutNanos: UInt64?) async -> EndWait {
+        if hasEnded { return .ended }
+        let waiter = OneShot<EndWait>()
+        let end = await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group -> EndWait in
+                // A timer task; beyond ~146 years there is nothing to time.
+                if let timeoutNanos, timeoutNanos < 1 << 62 {
+                    group.addTask {
+                        do {
+                            try await Task.sleep(for: .nanoseconds(Int64(timeoutNanos)))
+                            waiter.resolve(.timedOut)
+                        } catch {}  // cancelled: the wait is over anyway
+                    }
+                }
+                let end = await withCheckedContinuation { continuation in
+                    waiter.install(continuation)
+                    if !addEndWaiter(waiter) { waiter.resolve(.ended) }
+                }
+                group.cancelAll()
+                return end
+            }
+        } onCancel: {
+            waiter.resolve(.cancelled)
+        }
+        if end != .ended { done.withLock { _ = endWaiters.removeValue(forKey: ObjectIdentifier(waiter)) } }
+        return end
+    }
+
+    /// Registers `waiter` for the thread's end; false if it has ended already.
+    private func addEndWaiter(_ waiter: OneShot<EndWait>) -> Bool {
+        done.withLock {
+            if isDone { return false }
+            endWaiters[ObjectIdentifier(waiter)] = waiter
             return true
         }
     }
