@@ -44,13 +44,20 @@ header() { sed -n "s/^# $2: //p" "$1" | head -n 1; }
 # unchanged files keep their timestamps, so builds stay incremental.
 sync_tree() {
   mkdir -p "$tree"
+  local listed
+  listed=$(mktemp)
   git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
     [ -f "$f" ] || continue
+    printf '%s\n' "$f" >> "$listed"
     if ! cmp -s "$f" "$tree/$f"; then
       mkdir -p "$tree/$(dirname "$f")"
       cp -p "$f" "$tree/$f"
     fi
   done
+  # Files moved or deleted since the last run must not linger in the copy.
+  (cd "$tree" && find Sources Tests -type f 2>/dev/null) | sort > "$listed.tree"
+  sort "$listed" | comm -13 - "$listed.tree" | while read -r f; do rm -f "$tree/$f"; done
+  rm -f "$listed" "$listed.tree"
 }
 
 # Restores the files a patch touched.
