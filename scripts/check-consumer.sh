@@ -22,16 +22,20 @@ let package = Package(
     targets: [.executableTarget(name: "Consumer", dependencies: [.product(name: "ThreadKill", package: "ThreadKill")])]
 )
 SWIFT
+# The consumer declares a KillableThread of its own, so it must reach
+# ThreadKill's by the module-qualified name: no type may be named after the module.
 cat > "$work/Consumer/Sources/Consumer/main.swift" <<'SWIFT'
 import ThreadKill
-let worker = try KillableThread(name: "consumer") { ctx in try ctx.sleep(for: .seconds(3600)) }
+struct KillableThread {}  // the consumer's own type of the same name
+let worker = try ThreadKill.KillableThread(name: "consumer") { ctx in try ctx.sleep(for: .seconds(3600)) }
 try worker.requestStop()
 let outcome = try worker.join()
-print("consumer: \(outcome.report?.reason.rawValue ?? "not stopped")")
+_ = KillableThread()
+print("consumer: \(outcome.report?.reason.rawValue ?? "not stopped"), \(ThreadKill.KillableThreads.liveThreads.count) live")
 SWIFT
 out=$(cd "$work/Consumer" && swift run -q Consumer 2>&1)
 echo "$out"
-[[ "$out" == *"consumer: stop requested"* ]]
+[[ "$out" == *"consumer: stop requested, 0 live"* ]]
 
 # SwiftPM resolves every dependency the ThreadKill package declares, whichever
 # product is used: the consumer's graph must be ThreadKill alone.

@@ -14,7 +14,7 @@ extension KillContext {
     /// - the interrupted code changed the signal mask;
     /// - the PC is outside the program's own code: in libc, the dynamic loader,
     ///   the vDSO, the Swift runtime, Foundation, Dispatch, another library
-    ///   (unless vouched for with ``ThreadKill/allowInjection(inLibrary:)``),
+    ///   (unless vouched for with ``KillableThreads/allowInjection(inLibrary:)``),
     ///   ThreadKill's shim, or code in no loaded object (JIT-compiled code:
     ///   run a JIT engine in an ``IsolatedProcess`` to stop it);
     /// - any caller frame up to this region is such code (a `swift_once`

@@ -22,7 +22,7 @@ public struct ExitPolicy: Sendable, Hashable {
     }
 }
 
-/// What ``ThreadKill/shutdown(grace:)`` did.
+/// What ``KillableThreads/shutdown(grace:)`` did.
 public struct ShutdownReport: Sendable, Hashable, CustomStringConvertible {
     /// What the ladder did to one thread.
     public struct Entry: Sendable, Hashable {
@@ -43,7 +43,7 @@ public struct ShutdownReport: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension ThreadKill {
+extension KillableThreads {
     private static let policy = Mutex(ExitPolicy())
     private static let exiting = Atomic(false)
 
@@ -96,7 +96,7 @@ extension ThreadKill {
     }
 
     private static let exitHookInstalled: Bool = {
-        atexit { ThreadKill.orderlyExit() }
+        atexit { KillableThreads.orderlyExit() }
         return true
     }()
 
@@ -143,7 +143,7 @@ private final class SignalWaiter: @unchecked Sendable {  // immutable after init
             let (received, grace) = (signal, graceNanos)
             do {
                 try startServiceThread(named: "threadkill-exit") {
-                    _ = try? ThreadKill.shutdown(grace: .nanoseconds(grace))
+                    _ = try? KillableThreads.shutdown(grace: .nanoseconds(grace))
                     Glibc.exit(128 + received)
                 }
             } catch {

@@ -34,9 +34,9 @@ public final class KillableThread<Value: Sendable>: Sendable {
     ///
     /// - Parameters:
     ///   - name: Shown in `/proc/self/task/*/comm` (cut to 15 bytes there) and in
-    ///     ``ThreadKill/liveThreads``.
+    ///     ``KillableThreads/liveThreads``.
     ///   - stackSize: Bytes of stack, as `pthread_attr_setstacksize` takes them;
-    ///     nil for the system default. At least ``ThreadKill/minimumStackSize``
+    ///     nil for the system default. At least ``KillableThreads/minimumStackSize``
     ///     (about 25 KB): less would overflow in the Swift runtime's first-use
     ///     work or when a signal is delivered, crashing the whole process.
     ///   - daemon: Whether the thread may be abandoned when the program exits.
@@ -65,7 +65,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
             throw ThreadKillError(.invalidArgument, "tick must be at least 100 µs, got \(tick!)")
         }
         _ = try SignalSetup.ensureInstalled()
-        ThreadKill.installExitHook()
+        KillableThreads.installExitHook()
         ForkSafety.install()
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()

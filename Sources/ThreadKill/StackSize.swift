@@ -1,6 +1,6 @@
 import CPthreadShim
 
-extension ThreadKill {
+extension KillableThreads {
     /// The smallest `stackSize` a ``KillableThread`` accepts on this machine, in bytes.
     ///
     /// It is what ThreadKill and the Swift runtime themselves need on the new
@@ -38,7 +38,7 @@ enum StackFloor {
     static func check(_ stackSize: Int) throws(ThreadKillError) {
         guard stackSize < minimum else { return }
         throw ThreadKillError(.invalidArgument, "stackSize must be at least \(minimum) bytes on this machine "
-            + "(ThreadKill.minimumStackSize: the Swift runtime's first-use work, ThreadKill's frames and a "
+            + "(KillableThreads.minimumStackSize: the Swift runtime's first-use work, ThreadKill's frames and a "
             + "\(CPthreadShim_signal_frame_size())-byte signal frame), got \(stackSize); ask for that much more "
             + "than your body needs, or pass nil for the system default")
     }

@@ -96,7 +96,7 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
 
     /// Waits at most `timeout` for the thread to end; for a thread whose
     /// ``KillableThread`` handle you do not hold (a ``TimeoutError/thread``,
-    /// an entry of ``ThreadKill/liveThreads``). The outcome is the handle's.
+    /// an entry of ``KillableThreads/liveThreads``). The outcome is the handle's.
     ///
     /// - Returns: Whether the thread has ended.
     /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative timeout,
@@ -113,7 +113,7 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     public var injectionStatistics: InjectionStatistics { InjectionStatistics(block: core.block) }
 
     /// How many times the watchdog gave up resending a kill that the thread
-    /// had not taken within ``ThreadKill/resendWindow`` (it stayed pending: the
+    /// had not taken within ``KillableThreads/resendWindow`` (it stayed pending: the
     /// thread was in code no signal can reach — see ``StopLadder``).
     public var abandonedResends: Int { core.resendsAbandoned.load(ordering: .relaxed) }
 

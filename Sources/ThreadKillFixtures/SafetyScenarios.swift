@@ -6,10 +6,10 @@ import ThreadKill
 
 /// `stuck-callback exit|shutdown`: a non-daemon thread whose stop callback
 /// never returns. `exit` returns from main (the exit policy's ladder must end
-/// within its grace); `shutdown` calls `ThreadKill.shutdown(grace:)` and
+/// within its grace); `shutdown` calls `KillableThreads.shutdown(grace:)` and
 /// prints its report. Either way the program must end promptly.
 func stuckCallbackScenario(_ mode: String) throws {
-    ThreadKill.exitPolicy = ExitPolicy(waitForNonDaemon: .zero, stopGrace: .milliseconds(300))
+    KillableThreads.exitPolicy = ExitPolicy(waitForNonDaemon: .zero, stopGrace: .milliseconds(300))
     let started = Monitor<StopCallback?>(nil)
     let worker = try KillableThread(name: "worker") { ctx in
         // Kept outside the thread: dropping a registration waits for its callback.
@@ -24,7 +24,7 @@ func stuckCallbackScenario(_ mode: String) throws {
     _ = try waiter.join()
     say("ready")
     if mode == "shutdown" {
-        let report = try ThreadKill.shutdown(grace: .milliseconds(300))
+        let report = try KillableThreads.shutdown(grace: .milliseconds(300))
         say("\(report.threads.map { "\($0.report.stopped) \($0.report.stopCallbacksStillRunning)" }.joined(separator: ","))")
         _exit(0)
     }
@@ -36,7 +36,7 @@ func stuckCallbackScenario(_ mode: String) throws {
 /// must come back for a CPU budget), and exits through the exit policy; the
 /// parent prints how long the child took to exit.
 func forkScenario() throws {
-    ThreadKill.exitPolicy = ExitPolicy(waitForNonDaemon: .seconds(10), stopGrace: .seconds(2))
+    KillableThreads.exitPolicy = ExitPolicy(waitForNonDaemon: .seconds(10), stopGrace: .seconds(2))
     let parentThread = try KillableThread(name: "parent-only") { ctx in
         while true { try ctx.sleep(for: .seconds(3600)) }
     }
@@ -48,7 +48,7 @@ func forkScenario() throws {
     let started = monotonicMillis()
     let pid = fork()
     if pid == 0 {
-        say("live threads: \(ThreadKill.liveThreads.count)")
+        say("live threads: \(KillableThreads.liveThreads.count)")
         do { try parentThread.interrupt(); say("interrupt: succeeded") } catch { say("interrupt: \(error.code)") }
         do { _ = try parentThread.join(timeout: .zero); say("join: returned") } catch { say("join: \(error.code)") }
         let own = try KillableThread(name: "child-budget", cpuBudget: .milliseconds(5)) { ctx in
@@ -76,21 +76,21 @@ private func monotonicMillis() -> Int {
 func durationExtremesScenario() throws {
     let labels: [(String, Duration)] = [("0", .zero), ("1 ns", .nanoseconds(1)), ("max", .seconds(Int64.max))]
     for (label, window) in labels {
-        ThreadKill.resendWindow = window
+        KillableThreads.resendWindow = window
         let thread = try KillableThread(name: "resend") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
         try thread.interrupt()
         say("resendWindow \(label): \(try thread.join().report?.reason.rawValue ?? "not killed")")
     }
-    ThreadKill.resendWindow = .seconds(5)
+    KillableThreads.resendWindow = .seconds(5)
     for (label, grace) in labels {
         let thread = try KillableThread(name: "shutdown") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
-        let report = try ThreadKill.shutdown(grace: grace)
+        let report = try KillableThreads.shutdown(grace: grace)
         _ = try thread.stop(grace: .seconds(20))
         say("shutdown \(label): \(label == "max" ? "\(report)" : "ok")")
     }
-    do { _ = try ThreadKill.shutdown(grace: .nanoseconds(-1)); say("shutdown negative: accepted") } catch { say("shutdown negative: \(error.code)") }
-    do { try ThreadKill.handleTerminationSignals(grace: .nanoseconds(-1)); say("handleTerminationSignals negative: accepted") } catch { say("handleTerminationSignals negative: \(error.code)") }
-    try ThreadKill.handleTerminationSignals(grace: .seconds(Int64.max))
+    do { _ = try KillableThreads.shutdown(grace: .nanoseconds(-1)); say("shutdown negative: accepted") } catch { say("shutdown negative: \(error.code)") }
+    do { try KillableThreads.handleTerminationSignals(grace: .nanoseconds(-1)); say("handleTerminationSignals negative: accepted") } catch { say("handleTerminationSignals negative: \(error.code)") }
+    try KillableThreads.handleTerminationSignals(grace: .seconds(Int64.max))
     say("handleTerminationSignals max: ok")
 }
 
@@ -102,7 +102,7 @@ func paysNothingScenario() {
     pthread_sigmask(SIG_BLOCK, nil, &before)  // inherited from whoever started us
     let source = StopSource()  // uses the library, kills nothing
     source.requestStop()
-    _ = ThreadKill.liveThreads
+    _ = KillableThreads.liveThreads
     var handlers = 0
     for sig in CPthreadShim_sigrtmin()...CPthreadShim_sigrtmax() where CPthreadShim_signal_state(sig) != 0 { handlers += 1 }
     var blocked = sigset_t()
@@ -110,7 +110,7 @@ func paysNothingScenario() {
     var blockedCount = 0  // blocked now that were not before
     for sig in 1...CPthreadShim_sigrtmax() where sigismember(&blocked, sig) == 1 && sigismember(&before, sig) == 0 { blockedCount += 1 }
     let tasks = directoryEntries("/proc/self/task")
-    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(ThreadKill.signal.map { "\($0)" } ?? "none")")
+    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(KillableThreads.signal.map { "\($0)" } ?? "none")")
 }
 
 /// How many entries a directory has (not counting "." and "..").

@@ -27,7 +27,7 @@ private func threadNames() -> [String] {
 
 func threadNamesScenario() throws {
     // The signal waiter first: later threads inherit SIGINT/SIGTERM blocked.
-    try ThreadKill.handleTerminationSignals(grace: .seconds(10))
+    try KillableThreads.handleTerminationSignals(grace: .seconds(10))
     // A CPU budget starts the watchdog.
     let budgeted = try KillableThread(name: "tk-budgeted", cpuBudget: .seconds(3600)) { ctx in
         while true { try ctx.sleep(for: .seconds(3600)) }

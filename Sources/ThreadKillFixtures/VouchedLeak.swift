@@ -45,7 +45,7 @@ private let vouchedLanded = Atomic<Int>(0)
 
 func vouchedLeakScenario(_ where_: String, count: Int) throws {
     let pcre = try PCRE2Functions()
-    let matched = try ThreadKill.allowInjection(inLibrary: "libpcre2-8")
+    let matched = try KillableThreads.allowInjection(inLibrary: "libpcre2-8")
     let subject = Array(String(repeating: "a", count: 40).utf8) + [UInt8(ascii: "!")]  // 2^40 steps
     let thread = try KillableThread(name: "vouched-leak") { ctx in
         for i in 0..<count {

@@ -252,9 +252,9 @@ func say(_ line: String) {
 /// Exit-policy scenarios for ExitPolicyTests: `exit-policy daemon|non-daemon|signals`.
 /// Each prints "ready" once its worker runs; the worker's cleanup prints "cleanup ran".
 func exitPolicyScenario(_ mode: String) throws {
-    ThreadKill.exitPolicy = ExitPolicy(waitForNonDaemon: .milliseconds(200), stopGrace: .seconds(5))
-    if mode == "signals" { try ThreadKill.handleTerminationSignals(grace: .seconds(5)) }
-    if mode == "signals-stuck" { try ThreadKill.handleTerminationSignals(grace: .seconds(3600)) }
+    KillableThreads.exitPolicy = ExitPolicy(waitForNonDaemon: .milliseconds(200), stopGrace: .seconds(5))
+    if mode == "signals" { try KillableThreads.handleTerminationSignals(grace: .seconds(5)) }
+    if mode == "signals-stuck" { try KillableThreads.handleTerminationSignals(grace: .seconds(3600)) }
     let started = Monitor(false)
     let worker = try KillableThread(name: "worker", daemon: mode == "daemon") { ctx in
         ctx.onKill { say("cleanup ran") }
@@ -274,7 +274,7 @@ func exitPolicyScenario(_ mode: String) throws {
     _ = worker  // returning from main: the atexit hook applies the exit policy
 }
 
-/// `exit-policy shutdown`: three threads (one a daemon), stopped by ThreadKill.shutdown.
+/// `exit-policy shutdown`: three threads (one a daemon), stopped by KillableThreads.shutdown.
 func shutdownScenario() throws {
     let running = Monitor(0)
     var threads: [KillableThread<Void>] = []
@@ -288,7 +288,7 @@ func shutdownScenario() throws {
     let waiter = try KillableThread { ctx in _ = try ctx.wait(on: running, until: { $0 == 3 }) { _ in } }
     _ = try waiter.join()
     say("ready")
-    let report = try ThreadKill.shutdown(grace: .seconds(20))
+    let report = try KillableThreads.shutdown(grace: .seconds(20))
     for thread in threads { _ = try thread.join() }
     say("\(report)")
 }
@@ -307,7 +307,7 @@ func signalChoiceScenario(_ mode: String) {
     }
     do {
         _ = try KillableThread { _ in }.join()
-        say("installed \(ThreadKill.signal ?? 0)")
+        say("installed \(KillableThreads.signal ?? 0)")
     } catch {
         say("\(error.code)")
     }

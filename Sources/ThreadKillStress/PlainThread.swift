@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A bare pthread for the run's own machinery (killers, the watchdog), so
-/// that ``ThreadKill/ThreadKill/liveThreads`` lists only the workers.
+/// that ``ThreadKill/KillableThreads/liveThreads`` lists only the workers.
 final class PlainThread {
     private var thread = pthread_t()
     private var joined = false

@@ -146,8 +146,8 @@ public final class StressEngine: Sendable {
         expect("periodic checks held during the run", failedChecks == 0,
                "\(checks - failedChecks) of \(checks)" + (watchdog.firstFailure.withLock { $0 }.map { "; first failure \($0)" } ?? ""))
 
-        let live = ThreadKill.liveThreads
-        expect("ThreadKill.liveThreads is empty", live.isEmpty,
+        let live = KillableThreads.liveThreads
+        expect("KillableThreads.liveThreads is empty", live.isEmpty,
                live.isEmpty ? "0 live" : live.map(\.description).joined(separator: ", "))
 
         expect("malloc, a Mutex and a fresh thread still work", healthCheck(state) == nil, healthCheck(state) ?? "all three work")

@@ -72,8 +72,8 @@ final class StressWatchdog: Sendable {
         var lines = ["", "threadkill stress: WATCHDOG: worker \(index) made no progress for \(configuration.watchdogTimeout); seed \(configuration.seed)"]
         lines.append("workers:")
         for (i, worker) in run.workers.enumerated() { lines.append("  worker \(i): \(worker.description)") }
-        lines.append("ThreadKill.liveThreads:")
-        for thread in ThreadKill.liveThreads {
+        lines.append("KillableThreads.liveThreads:")
+        for thread in KillableThreads.liveThreads {
             lines.append("  \(thread) age \(thread.age) injection \(thread.injectionStatistics)")
         }
         lines.append("/proc/self/task:")

@@ -104,6 +104,6 @@ struct APIFuzzTests {
         }
         eventually("every started body ran its cleanup") { ran.load(ordering: .relaxed) == registered.load(ordering: .relaxed) }
         let refs = Set(threads.map(\.ref))
-        #expect(!ThreadKill.liveThreads.contains { refs.contains($0) })
+        #expect(!KillableThreads.liveThreads.contains { refs.contains($0) })
     }
 }

@@ -53,7 +53,7 @@ struct EdgeTests {
           .timeLimit(.minutes(2)),
           .disabled(under: .thread, .address, because: "sanitizer frames are several times larger, so the floor does not hold; and the probe's ctx.read is not woken under TSan: Docs/Sanitizers.md"))
     func stackFloor() throws {
-        let floor = ThreadKill.minimumStackSize
+        let floor = KillableThreads.minimumStackSize
         #expect(floor >= 20 * 1024 + Int(CPthreadShim_signal_frame_size()))
         // In a fresh process each time: a too-small stack crashes the whole
         // process, and the first killable thread also does the runtime's

@@ -227,10 +227,10 @@ struct KillableThreadTests {
         }
         started.wait()
         #expect(taskNames().contains(name))
-        #expect(ThreadKill.liveThreads.contains { $0.name == name })
+        #expect(KillableThreads.liveThreads.contains { $0.name == name })
         try thread.requestStop()
         _ = try thread.joinOrFail()
-        #expect(!ThreadKill.liveThreads.contains { $0.name == name })
+        #expect(!KillableThreads.liveThreads.contains { $0.name == name })
     }
 
     @Test("a stack size option is honoured, and a too-small one is refused")
@@ -287,7 +287,7 @@ struct RefusalTests {
         var known: Int32 = 0
         let main = CPthreadShim_main_thread(&known)
         try #require(known != 0, "the shim recorded the main thread at load time")
-        expectRefusal(.mainThread) { _ = try ThreadKill.thread(for: main) }
+        expectRefusal(.mainThread) { _ = try KillableThreads.thread(for: main) }
     }
 
     @Test("threads ThreadKill did not start are not targets: Dispatch, Swift-concurrency and raw pthreads, while they run")
@@ -301,8 +301,8 @@ struct RefusalTests {
         DispatchQueue.global().async {
             let me = pthread_self()
             var code: ThreadKillError.Code?
-            do throws(ThreadKillError) { _ = try ThreadKill.thread(for: me) } catch { code = error.code }
-            worker.withLock { $0 = (me, code, ThreadKill.currentThread == nil) }
+            do throws(ThreadKillError) { _ = try KillableThreads.thread(for: me) } catch { code = error.code }
+            worker.withLock { $0 = (me, code, KillableThreads.currentThread == nil) }
             onWorker.open()
             done.wait()
         }
@@ -311,10 +311,10 @@ struct RefusalTests {
         #expect(pthread_equal(dispatchThread, caller) == 0, "a Dispatch worker thread, not the caller's")
         #expect(dispatchCode == .notOwned)
         #expect(dispatchUnknown, "a Dispatch worker is not a killable thread")
-        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: dispatchThread) }
+        expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: dispatchThread) }
         done.open()
         let taskThread = await Task.detached { pthread_self() }.value
-        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: taskThread) }
+        expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: taskThread) }
         // A raw pthread, looked up while it runs.
         let rawRunning = Latch()
         let rawRelease = Latch()
@@ -327,10 +327,10 @@ struct RefusalTests {
             return nil
         }, rawContext.toOpaque()) == 0)
         rawRunning.wait()
-        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: raw) }
+        expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: raw) }
         rawRelease.open()
         pthread_join(raw, nil)
-        #expect(ThreadKill.currentThread == nil)
+        #expect(KillableThreads.currentThread == nil)
     }
 
     @Test("a killable thread is found by its pthread and knows itself")
@@ -342,10 +342,10 @@ struct RefusalTests {
             box.withLock { $0 = pthread_self() }
             found.open()
             release.wait()
-            return ThreadKill.currentThread == ctx.thread
+            return KillableThreads.currentThread == ctx.thread
         }
         found.wait()
-        let ref = try ThreadKill.thread(for: box.withLock { $0 }!)
+        let ref = try KillableThreads.thread(for: box.withLock { $0 }!)
         #expect(ref == thread.ref)
         release.open()
         #expect(try thread.joinOrFail().value == true)

@@ -48,10 +48,10 @@ struct RefusalCoverageTests {
     func rawAndFinishedNotOwned() throws {
         let thread = try KillableThread { _ in pthread_self() }
         let pthread = try #require(try thread.joinOrFail().value)
-        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: pthread) }
+        expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: pthread) }
         var raw = pthread_t()
         #expect(pthread_create(&raw, nil, { _ in nil }, nil) == 0)
-        expectRefusal(.notOwned) { _ = try ThreadKill.thread(for: raw) }
+        expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: raw) }
         pthread_join(raw, nil)
     }
 
@@ -69,7 +69,7 @@ struct RefusalCoverageTests {
     @Test("vouching refuses paths and prefixes of the runtime")
     func vouchRefusals() {
         for name in ["a/libx", "libpthread", "libswift_Concurrency", "libFoundation", "linux-vdso.so.1", "lib_FoundationICU"] {
-            expectRefusal(.invalidArgument) { try ThreadKill.allowInjection(inLibrary: name) }
+            expectRefusal(.invalidArgument) { try KillableThreads.allowInjection(inLibrary: name) }
         }
     }
 

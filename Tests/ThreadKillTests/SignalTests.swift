@@ -11,37 +11,37 @@ struct SignalTests {
     func foreignSignalRefused() throws {
         _ = try KillableThread { _ in }.joinOrFail()  // installs ours first
         let foreign = CPthreadShim_sigrtmin() + 1
-        #expect(foreign != ThreadKill.signal)
+        #expect(foreign != KillableThreads.signal)
         var ignore = sigaction()
         ignore.__sigaction_handler.sa_handler = SIG_IGN
         var old = sigaction()
         sigaction(foreign, &ignore, &old)
         defer { sigaction(foreign, &old, nil) }
-        expectRefusal(.signalInUse) { try ThreadKill.useSignal(foreign) }
+        expectRefusal(.signalInUse) { try KillableThreads.useSignal(foreign) }
     }
 
     @Test("a different signal cannot be chosen once one is installed, and non-RT signals never")
     func signalChosenOnce() throws {
         _ = try KillableThread { _ in }.joinOrFail()
-        let installed = try #require(ThreadKill.signal)
-        try ThreadKill.useSignal(installed)  // the same one is fine
+        let installed = try #require(KillableThreads.signal)
+        try KillableThreads.useSignal(installed)  // the same one is fine
         let other = CPthreadShim_sigrtmin() + 3
         #expect(other != installed)
-        expectRefusal(.signalAlreadyChosen) { try ThreadKill.useSignal(other) }
-        expectRefusal(.invalidArgument) { try ThreadKill.useSignal(SIGINT) }
+        expectRefusal(.signalAlreadyChosen) { try KillableThreads.useSignal(other) }
+        expectRefusal(.invalidArgument) { try KillableThreads.useSignal(SIGINT) }
         #expect(CPthreadShim_signal_state(installed) == 1)
     }
 
     @Test("the handler is reported installed once a thread has started")
     func handlerReported() throws {
         _ = try KillableThread { _ in }.joinOrFail()
-        #expect(ThreadKill.isSignalHandlerInstalled)
+        #expect(KillableThreads.isSignalHandlerInstalled)
     }
 
     @Test("the handler ignores threads that are not killable", .timeLimit(.minutes(1)))
     func handlerIgnoresForeignThreads() throws {
         _ = try KillableThread { _ in }.joinOrFail()
-        let signal = try #require(ThreadKill.signal)
+        let signal = try #require(KillableThreads.signal)
         // A raw pthread: the default action of an RT signal would end the process.
         let received = Latch()
         let done = Latch()
@@ -81,7 +81,7 @@ struct LifecycleTests {
             #expect(try thread.joinOrFail().report?.reason == .stopRequested)
         }
         #expect(!taskNames().contains(name))
-        #expect(!ThreadKill.liveThreads.contains { $0.name == name })
+        #expect(!KillableThreads.liveThreads.contains { $0.name == name })
     }
 
     @Test("a handle dropped without join detaches its thread, which then exits", .timeLimit(.minutes(1)))

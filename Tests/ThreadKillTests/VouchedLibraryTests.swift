@@ -73,7 +73,7 @@ struct VouchedLibraryTests {
         #expect((declined.ref.injectionStatistics.declines[.foreignCode] ?? 0) > 0)
 
         // Vouched: kills land inside the matcher, 1,000 times.
-        let matched = try ThreadKill.allowInjection(inLibrary: "libpcre2-8")
+        let matched = try KillableThreads.allowInjection(inLibrary: "libpcre2-8")
         #expect(matched.count == 1 && matched.allSatisfy { $0.hasSuffix("/libpcre2-8.so.0") }, "vouching reports the library it covers: \(matched)")
         let kills = 1_000
         let entered = Atomic(0)
@@ -110,8 +110,8 @@ struct VouchedLibraryTests {
 
     @Test("a name that matches no loaded library is accepted and reported as matching nothing; a prefix of the path is not a match")
     func unmatchedName() throws {
-        #expect(try ThreadKill.allowInjection(inLibrary: "libpcre2-8-typo") == [], "a typo matches nothing")
-        #expect(try ThreadKill.allowInjection(inLibrary: "libthreadkill-never-loaded") == [])
+        #expect(try KillableThreads.allowInjection(inLibrary: "libpcre2-8-typo") == [], "a typo matches nothing")
+        #expect(try KillableThreads.allowInjection(inLibrary: "libthreadkill-never-loaded") == [])
         // "x86_64-linux-gnu" is in the path of libpcre2-8, not the start of its file name.
         #expect(Injection.loadedLibraries(matching: "x86_64-linux-gnu") == [])
         // The same rule the code table uses: the start of the file name.
@@ -122,7 +122,7 @@ struct VouchedLibraryTests {
     @Test("libc, the loader and the Swift runtime can never be vouched for")
     func forbiddenLibraries() {
         for name in ["libc.so.6", "ld-linux-x86-64", "libswiftCore", "libdispatch", "", "swift", "lib", "libs", "/lib/x86_64-linux-gnu/libc.so.6", "libgcc_s", "libstdc++"] {
-            expectRefusal(.invalidArgument) { try ThreadKill.allowInjection(inLibrary: name) }
+            expectRefusal(.invalidArgument) { try KillableThreads.allowInjection(inLibrary: name) }
         }
     }
 }

@@ -82,7 +82,7 @@ enum SignalSetup {
         case 0, 1:
             return
         default:
-            throw ThreadKillError(.signalInUse, context: .init(signal: signal), "signal \(signal) is already handled or ignored by someone else; choose another with \(environmentVariable) or ThreadKill.useSignal(_:)")
+            throw ThreadKillError(.signalInUse, context: .init(signal: signal), "signal \(signal) is already handled or ignored by someone else; choose another with \(environmentVariable) or KillableThreads.useSignal(_:)")
         }
     }
 }

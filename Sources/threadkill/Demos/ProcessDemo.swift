@@ -22,7 +22,7 @@ enum ProcessDemo: Demo {
     /// Shows the exit policy in a child: a non-daemon thread holds the
     /// program open until the policy stops it; a daemon thread just dies.
     static let daemons = IsolatedProcess.register("demo-daemons") { (_: Int) -> Int in
-        ThreadKill.exitPolicy = ExitPolicy(waitForNonDaemon: .milliseconds(100), stopGrace: .seconds(1))
+        KillableThreads.exitPolicy = ExitPolicy(waitForNonDaemon: .milliseconds(100), stopGrace: .seconds(1))
         for daemon in [false, true] {
             _ = try KillableThread(name: daemon ? "daemon" : "non-daemon", daemon: daemon) { ctx in
                 ctx.onKill { writeLine("  \(daemon ? "daemon" : "non-daemon") thread: stopped at exit, its cleanup ran") }
