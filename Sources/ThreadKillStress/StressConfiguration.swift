@@ -47,6 +47,9 @@ public enum StressFault: String, CaseIterable, Sendable {
     case leakDescriptor = "leak-descriptor"
     /// Parks one worker's killer for good: the watchdog must end the run.
     case stallWorker = "stall-worker"
+    /// Leaks 256 KiB (touched) per operation, as a library leak would: "resident
+    /// memory growth bounded" must fail.
+    case leakMemory = "leak-memory"
 }
 
 /// How far a run has got, for progress output.

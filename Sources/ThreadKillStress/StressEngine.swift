@@ -80,6 +80,9 @@ public final class StressEngine: Sendable {
                         (record, injection) = ThreadOperation.run(operation, worker: worker, listener: listener, run: state, skipOneCleanup: skip)
                     }
                     state.tally.record(record, injection: injection)
+                    if configuration.fault == .leakMemory, let leaked = malloc(256 << 10) {
+                        memset(leaked, 0x5A, 256 << 10)  // the fault: never freed
+                    }
                     state.workers[worker].done()
                     onKill(record)
                     done += 1
@@ -167,7 +170,7 @@ public final class StressEngine: Sendable {
                children.isEmpty ? "none" : children.joined(separator: ", "))
 
         let growth = residentAfter - baseline.residentBytes
-        let limit = ResidentBound.limit(jumps: snapshot.jumps)
+        let limit = ResidentBound.limit(jumpedBytes: snapshot.jumpedBytes)
         expect("resident memory growth bounded", growth <= limit,
                "grew \(growth >> 10) KiB (\(kills > 0 ? growth / kills : 0) B per kill), bound \(limit >> 10) KiB")
         return results

@@ -72,7 +72,8 @@ struct StressTests {
     @Test("a deliberately broken run fails the check it broke", .timeLimit(.minutes(5)),
           .disabled(under: .thread, .address, because: "the run includes the async method, refused under sanitizers: Docs/Sanitizers.md"),
           arguments: [(StressFault.skipCleanup, "every cleanup ran exactly once"),
-                      (StressFault.leakDescriptor, "no descriptor leaked")])
+                      (StressFault.leakDescriptor, "no descriptor leaked"),
+                      (StressFault.leakMemory, "resident memory growth bounded")])
     func brokenRunFails(fault: StressFault, check: String) throws {
         let (status, output, _) = try runThreadkill(["stress", "--seconds", "1", "--threads", "2", "--seed", "99",
                                                   "--methods", "stop,interrupt,async", "--inject-fault", fault.rawValue])
