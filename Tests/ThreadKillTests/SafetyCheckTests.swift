@@ -34,74 +34,61 @@ struct SafetyCheckTests {
     // waits until the handler has judged that moment, lets the library return,
     // and checks the lock: a jump out of the library would leave it held for ever.
 
-    @Test("PC check: a kill aimed at a library computing under its own lock waits until it returns; the lock is free",
-          .timeLimit(.minutes(1)))
-    func pcInOwnCode() throws {
+    /// The scenario shared by the library checks: the thread, inside an async
+    /// region, is in `enter(library)` while the library holds its lock (`ready`
+    /// says when). The test interrupts it, waits until the handler has judged
+    /// that moment, lets the library return, and checks that the kill landed
+    /// only afterwards, with the lock free.
+    private func expectNoJumpOutOfLibrary(
+        _ name: String, ready: String, _ enter: @escaping @Sendable (HazardLibrary) -> Void,
+        isReady: @escaping (HazardLibrary) -> Bool,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let library = try HazardLibrary.shared.get()
         tk_test_reset()
         let returned = Atomic(false)
-        let thread = try KillableThread(name: "pc-check") { ctx in
+        let thread = try KillableThread(name: name) { ctx in
             try ctx.asyncKillable {
-                library.computeLocked(tk_test_release_word())  // a leaf of the library: its frames chain like ours
+                enter(library)
                 returned.store(true, ordering: .releasing)
                 while true { _ = spin(iterations: 1000) }
             }
         }
-        eventually("inside the library, its lock held") { library.locked() != 0 }
-        try interruptAndAwaitHandler(thread)
+        eventually(ready, sourceLocation: sourceLocation) { isReady(library) }
+        try interruptAndAwaitHandler(thread, sourceLocation: sourceLocation)
         tk_test_release()
-        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        #expect(try thread.joinOrFail().report?.reason == .interrupted, sourceLocation: sourceLocation)
         let libraryReturned = returned.load(ordering: .acquiring)
-        #expect(libraryReturned, "the library returned before the kill landed")
-        #expect(library.locked() == 0, "the library's lock is free: a jump out of its code would have left it held")
+        #expect(libraryReturned, "the library returned before the kill landed", sourceLocation: sourceLocation)
+        #expect(library.locked() == 0, "the library's lock is free: a jump out of it would have left it held", sourceLocation: sourceLocation)
+    }
+
+    @Test("PC check: a kill aimed at a library computing under its own lock waits until it returns; the lock is free",
+          .timeLimit(.minutes(1)))
+    func pcInOwnCode() throws {
+        // A leaf of the library: its frames chain like ours, so only the PC tells.
+        try expectNoJumpOutOfLibrary("pc-check", ready: "inside the library, its lock held",
+                                     { $0.computeLocked(tk_test_release_word()) }, isReady: { $0.locked() != 0 })
     }
 
     @Test("stack words: a callback caught in its prologue, under a library holding its lock, is not jumped out of",
           .timeLimit(.minutes(1)))
     func stackWords() throws {
-        let library = try HazardLibrary.shared.get()
-        tk_test_reset()
-        let returned = Atomic(false)
-        let thread = try KillableThread(name: "stack-words") { ctx in
-            try ctx.asyncKillable {
-                // Our own code with no frame: the library's return address is
-                // on top of the stack, not yet in the frame chain.
-                library.callLocked(tk_test_spin_frameless)
-                returned.store(true, ordering: .releasing)
-                while true { _ = spin(iterations: 1000) }
-            }
-        }
-        eventually("inside the callback") { tk_test_inside() != 0 && library.locked() != 0 }
-        try interruptAndAwaitHandler(thread)
-        tk_test_release()
-        #expect(try thread.joinOrFail().report?.reason == .interrupted)
-        let libraryReturned = returned.load(ordering: .acquiring)
-        #expect(libraryReturned, "the library returned before the kill landed")
-        #expect(library.locked() == 0, "the library's lock is free: a jump out of its callback would have left it held")
+        // Our own code with no frame: the library's return address is on top
+        // of the stack, not yet in the frame chain.
+        try expectNoJumpOutOfLibrary("stack-words", ready: "inside the callback",
+                                     { $0.callLocked(tk_test_spin_frameless) },
+                                     isReady: { tk_test_inside() != 0 && $0.locked() != 0 })
     }
 
     @Test("frame walk: a callback two frames above a library holding its lock is not jumped out of",
           .timeLimit(.minutes(1)))
     func frameWalk() throws {
-        let library = try HazardLibrary.shared.get()
-        tk_test_reset()
-        let returned = Atomic(false)
-        let thread = try KillableThread(name: "frame-walk") { ctx in
-            try ctx.asyncKillable {
-                // callback (own, framed) -> spin (own, framed): the library's
-                // return address is two frames down, far from the stack top.
-                library.callLocked(tk_test_callback_deep)
-                returned.store(true, ordering: .releasing)
-                while true { _ = spin(iterations: 1000) }
-            }
-        }
-        eventually("inside the callback") { tk_test_inside() != 0 && library.locked() != 0 }
-        try interruptAndAwaitHandler(thread)
-        tk_test_release()
-        #expect(try thread.joinOrFail().report?.reason == .interrupted)
-        let libraryReturned = returned.load(ordering: .acquiring)
-        #expect(libraryReturned, "the library returned before the kill landed")
-        #expect(library.locked() == 0, "the library's lock is free: a jump out of its callback would have left it held")
+        // callback (own, framed) -> spin (own, framed): the library's return
+        // address is two frames down, far from the stack top.
+        try expectNoJumpOutOfLibrary("frame-walk", ready: "inside the callback",
+                                     { $0.callLocked(tk_test_callback_deep) },
+                                     isReady: { tk_test_inside() != 0 && $0.locked() != 0 })
     }
 
     @Test("signal mask: a section that blocked a signal to guard a lock it shares with that signal's handler is not jumped out of",
