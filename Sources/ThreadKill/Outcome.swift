@@ -28,6 +28,19 @@ public enum Outcome<Value: Sendable>: Sendable {
     }
 }
 
+extension Outcome {
+    /// The returned value, or the error that ended the body: its own error,
+    /// or the ``KillError`` of the kill.
+    public func get() throws -> Value {
+        switch self {
+        case .returned(let value): return value
+        case .threw(let error): throw error
+        case .stopped(let report), .killed(let report), .cancelled(let report):
+            throw KillError(reason: report.reason, id: report.killID)
+        }
+    }
+}
+
 /// What a kill did: which kill, why, and how long it took to end the thread.
 public struct KillReport: Sendable, CustomStringConvertible {
     /// The kill that ended the thread.

@@ -51,16 +51,3 @@ public func withTimeout<T: Sendable>(
     let result = try thread.stop(grace: grace, ladder: ladder)
     throw TimeoutError(timeout: timeout, report: result.report, thread: thread.ref)
 }
-
-extension Outcome {
-    /// The returned value, or the error that ended the body: its own error,
-    /// or the ``KillError`` of the kill.
-    public func get() throws -> Value {
-        switch self {
-        case .returned(let value): return value
-        case .threw(let error): throw error
-        case .stopped(let report), .killed(let report), .cancelled(let report):
-            throw KillError(reason: report.reason, id: report.killID)
-        }
-    }
-}
