@@ -157,7 +157,9 @@ extension StopLadder {
                     // as long as they like, elsewhere.
                     core.stopRequested()
                     let source = core.stop
-                    callbacks[i] = StopCallbackRunner.run { source.requestStop() }
+                    if !source.state.requestStopIfNoCallbacks() {
+                        callbacks[i] = StopCallbackRunner.run { source.requestStop() }
+                    }
                 case .interrupt: try? core.interrupt()
                 case .inject: core.reinject()
                 case .cancel: try? core.cancel()

@@ -147,6 +147,28 @@ final class StopState: @unchecked Sendable {
         return true
     }
 
+    /// Requests the stop here if no callback is registered (there is then
+    /// nothing that could block), and returns true; returns false, doing
+    /// nothing, if callbacks wait to run. Atomic with registration.
+    func requestStopIfNoCallbacks() -> Bool {
+        lock.lock()
+        if requested.load(ordering: .relaxed) {
+            lock.unlock()
+            return true
+        }
+        guard callbacks.isEmpty else {
+            lock.unlock()
+            return false
+        }
+        beforeRequest?()
+        requested.store(true, ordering: .releasing)
+        let link = parentLink
+        parentLink = nil
+        lock.unlock()
+        _ = link  // released outside the lock: its deinit takes the parent's lock
+        return true
+    }
+
     /// Returns the registration id, or 0 if the callback already ran.
     func register(_ callback: @escaping @Sendable () -> Void) -> UInt64 {
         lock.lock()

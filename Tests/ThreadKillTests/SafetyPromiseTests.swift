@@ -284,4 +284,14 @@ struct SafetyPromiseTests {
         #expect(status == 0)
         #expect(output == "handlers 0, blocked signals 0, threads 1, signal none\n")
     }
+
+    @Test("a stop of a thread with no stop callbacks never reports callbacks still running", .timeLimit(.minutes(1)))
+    func noCallbacksNoneRunning() throws {
+        for _ in 0..<50 {
+            let thread = try KillableThread(name: "no-callbacks") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
+            let result = try thread.stop(grace: .seconds(20))
+            #expect(result.report.stopped)
+            #expect(!result.report.stopCallbacksStillRunning, "\(result.report)")
+        }
+    }
 }
