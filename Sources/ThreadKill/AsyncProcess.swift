@@ -13,7 +13,7 @@ extension IsolatedProcess {
     ///
     /// The spawn, the wait and the termination run on ThreadKill service
     /// threads. When `timeout` passes, or the task is cancelled, the child is
-    /// stopped with ``terminate(grace:)`` (`SIGTERM`, up to `grace`, `SIGKILL`).
+    /// stopped with ``terminate(grace:)-31ats`` (`SIGTERM`, up to `grace`, `SIGKILL`).
     ///
     /// ```swift
     /// let image = try await IsolatedProcess.run(render, input: scene, timeout: .seconds(30))
@@ -50,7 +50,7 @@ extension IsolatedProcess {
 
     /// Waits for the process to end and returns how its job ended, suspending
     /// the task: the async twin of ``wait()``. Cancelling the task terminates
-    /// the process (``terminate(grace:)`` with `onCancel`'s grace; its ladder
+    /// the process (``terminate(grace:)-31ats`` with `onCancel`'s grace; its ladder
     /// is not used).
     ///
     /// Any number of tasks and threads may wait: each gets the same result.

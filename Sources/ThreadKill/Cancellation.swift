@@ -64,7 +64,9 @@ extension KillContext {
     }
 
     /// Polls as a cancellable C call (the shim's `poll(2)` leaf).
-    /// - Parameter timeout: nil waits forever.
+    /// - Parameters:
+    ///   - fds: The descriptors and the events to wait for; `revents` is filled in.
+    ///   - timeout: nil waits forever.
     public func cancellablePoll(_ fds: inout [pollfd], timeout: Duration? = nil) throws -> Int {
         let ms = try timeout.map { d throws(ThreadKillError) in Int32(clamping: try d.validatedNanos("cancellablePoll(timeout:)") / 1_000_000) } ?? -1
         let count = fds.count

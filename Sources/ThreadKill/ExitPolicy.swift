@@ -22,7 +22,7 @@ public struct ExitPolicy: Sendable, Hashable {
     }
 }
 
-/// What ``KillableThreads/shutdown(grace:)`` did.
+/// What ``KillableThreads/shutdown(grace:ladder:)`` did.
 public struct ShutdownReport: Sendable, Hashable, CustomStringConvertible {
     /// What the ladder did to one thread.
     public struct Entry: Sendable, Hashable {
@@ -102,7 +102,7 @@ extension KillableThreads {
 
     /// Turns SIGINT and SIGTERM into a graceful shutdown: a dedicated thread
     /// waits for them with `sigwait` (no work in a signal handler); the first
-    /// stops every killable thread with ``shutdown(grace:)`` — their cleanups
+    /// stops every killable thread with ``shutdown(grace:ladder:)`` — their cleanups
     /// run — and exits with status 128 + the signal; a second one during the
     /// shutdown exits at once.
     ///

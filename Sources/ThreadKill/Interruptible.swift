@@ -71,7 +71,9 @@ extension KillContext {
 
     /// Waits for events on file descriptors.
     ///
-    /// - Parameter timeout: How long to wait; nil waits forever.
+    /// - Parameters:
+    ///   - fds: The descriptors and the events to wait for; `revents` is filled in.
+    ///   - timeout: How long to wait; nil waits forever.
     /// - Returns: The number of descriptors with events; 0 if the timeout passed.
     ///
     /// The corresponding C function is `ppoll`.

@@ -25,7 +25,7 @@ import Glibc
 /// - is spawned with `posix_spawn` (safe in a multithreaded parent) from one
 ///   long-lived internal thread, in a process group of its own;
 /// - is a small supervisor (a child subreaper) that forks the job and stays
-///   behind, so ``terminate(grace:)`` and ``kill()`` reach everything the job
+///   behind, so ``terminate(grace:)-8oh9w`` and ``kill()-5z6sf`` reach everything the job
 ///   started, including descendants that left its process group or session;
 ///   nothing the job started outlives it, and all of it dies when this process
 ///   dies, even by `SIGKILL` (see Docs/IsolatedProcess.md);
@@ -112,7 +112,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   - body: The job. It runs in the child; what it throws comes back to
     ///     the parent as an ``IsolatedJobError``.
     /// - Returns: The job, to pass to ``start(_:input:executable:standardOutput:standardError:)``
-    ///   or ``run(_:input:timeout:grace:executable:)``.
+    ///   or ``run(_:input:timeout:grace:executable:)-x00p``.
     @discardableResult
     public static func register<Input: Codable & Sendable>(
         _ name: String, _ body: @escaping @Sendable (Input) throws -> Output
@@ -134,7 +134,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   - standardOutput: Where the child's standard output goes.
     ///   - standardError: Where the child's standard error goes.
     /// - Returns: The running process. Wait for it with ``wait()``, stop it with
-    ///   ``terminate(grace:)``.
+    ///   ``terminate(grace:)-8oh9w``.
     /// - Throws: ``ThreadKillError``: ``ThreadKillError/Code/jobCoding`` if the
     ///   input cannot be encoded; ``ThreadKillError/Code/invalidArgument`` if
     ///   `executable` is empty; ``ThreadKillError/Code/unknownJob`` if
@@ -235,7 +235,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     }
 
     /// Runs `job` in a child process and returns its output: start, wait at
-    /// most `timeout`, and on timeout ``terminate(grace:)`` the child.
+    /// most `timeout`, and on timeout ``terminate(grace:)-8oh9w`` the child.
     ///
     /// - Parameters:
     ///   - job: The job to run.
@@ -327,7 +327,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   `SIGKILL` unless it had already ended).
     /// - Throws: As ``wait()``.
     ///
-    /// As for ``terminate(grace:)``, the supervisor sends the signals.
+    /// As for ``terminate(grace:)-8oh9w``, the supervisor sends the signals.
     @available(*, noasync, message: "kill() blocks its thread until the child is reaped; from async code use the async kill()")
     @discardableResult
     public func kill() throws(ThreadKillError) -> ProcessResult<Output> {

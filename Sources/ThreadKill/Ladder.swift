@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The escalation ladder: how ``KillableThread/stop(grace:ladder:)`` spends
+/// The escalation ladder: how ``KillableThread/stop(grace:ladder:)-5ebnj`` spends
 /// its grace period, step by step, until the thread has ended.
 public struct StopLadder: Sendable, Hashable {
     /// One way of asking a thread to end, from the politest to the firmest.
@@ -63,7 +63,7 @@ public struct StopLadder: Sendable, Hashable {
     public static let `default` = StopLadder([.requestStop, .interrupt, .inject, .cancel], shares: [4, 3, 2, 1])
 }
 
-/// What ``KillableThread/stop(grace:ladder:)`` did.
+/// What ``KillableThread/stop(grace:ladder:)-5ebnj`` did.
 public struct StopReport: Sendable, Hashable, CustomStringConvertible {
     /// Whether the thread ended within the grace period.
     public let stopped: Bool
@@ -95,7 +95,7 @@ public struct StopReport: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// The result of ``KillableThread/stop(grace:ladder:)``.
+/// The result of ``KillableThread/stop(grace:ladder:)-5ebnj``.
 public struct StopResult<Value: Sendable>: Sendable {
     /// How the thread ended, or nil if it had not ended when the grace ran out.
     public let outcome: Outcome<Value>?
@@ -124,7 +124,7 @@ extension KillableThread {
 
 extension ThreadRef {
     /// Stops the thread within `grace` by climbing `ladder`.
-    /// See ``KillableThread/stop(grace:ladder:)``.
+    /// See ``KillableThread/stop(grace:ladder:)-5ebnj``.
     @available(*, noasync, message: "stop(grace:) blocks its thread for up to the grace; from async code use the async stop(grace:ladder:)")
     public func stop(grace: Duration, ladder: StopLadder = .default) throws(ThreadKillError) -> StopReport {
         let graceNanos = try grace.validatedNanos("stop(grace:)")

@@ -16,8 +16,8 @@ public enum ProcessOutcome<Output: Sendable>: Sendable {
     /// its supervisor could not fork the job: 126).
     case exited(Int32)
     /// The process was killed by this signal without sending a reply: a crash
-    /// (`SIGILL`, `SIGTRAP`, `SIGSEGV`...), or ``IsolatedProcess/terminate(grace:)``
-    /// and ``IsolatedProcess/kill()`` (`SIGTERM`, `SIGKILL`).
+    /// (`SIGILL`, `SIGTRAP`, `SIGSEGV`...), or ``IsolatedProcess/terminate(grace:)-8oh9w``
+    /// and ``IsolatedProcess/kill()-5z6sf`` (`SIGTERM`, `SIGKILL`).
     case signaled(Int32)
 
     /// The returned value, or nil.
@@ -112,7 +112,7 @@ public struct ProcessOutputMode: Sendable {
     /// `handler`, in order, and nothing is kept (the ``ProcessResult`` stream is nil).
     ///
     /// `handler` runs on the thread that is waiting for the process (inside
-    /// ``IsolatedProcess/wait()``, ``IsolatedProcess/terminate(grace:)``...),
+    /// ``IsolatedProcess/wait()``, ``IsolatedProcess/terminate(grace:)-8oh9w``...),
     /// one call at a time; while nobody waits, the pipe fills and the child
     /// blocks on its next write. It must not wait for the same process.
     public static func stream(_ handler: @escaping @Sendable ([UInt8]) -> Void) -> ProcessOutputMode {

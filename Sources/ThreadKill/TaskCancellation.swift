@@ -17,12 +17,12 @@ public struct CancellationPolicy: Sendable, Hashable {
     /// between `SIGTERM` and `SIGKILL` (a process).
     public let grace: Duration
     /// The steps used to stop a thread. A process ignores it: it gets
-    /// ``IsolatedProcess/terminate(grace:)``.
+    /// ``IsolatedProcess/terminate(grace:)-31ats``.
     public let ladder: StopLadder
 
     /// Stop the work within `grace`: a thread by climbing `ladder`
-    /// (``KillableThread/stop(grace:ladder:)``), a process by
-    /// ``IsolatedProcess/terminate(grace:)``.
+    /// (``KillableThread/stop(grace:ladder:)-56y79``), a process by
+    /// ``IsolatedProcess/terminate(grace:)-31ats``.
     ///
     /// A negative grace is refused with ``ThreadKillError/Code/invalidDuration``
     /// by the call that is given the policy.
@@ -68,10 +68,10 @@ public struct TaskCancelledError: Error, Sendable, CustomStringConvertible {
     /// For a thread: what the ladder did. Nil for a process.
     public let report: StopReport?
     /// For a thread: the thread. When ``report`` says it was not stopped it
-    /// is still running: keep trying with ``ThreadRef/stop(grace:ladder:)``.
+    /// is still running: keep trying with ``ThreadRef/stop(grace:ladder:)-4gis0``.
     /// Nil for a process.
     public let thread: ThreadRef?
-    /// For a process: how its job ended after ``IsolatedProcess/terminate(grace:)``
+    /// For a process: how its job ended after ``IsolatedProcess/terminate(grace:)-31ats``
     /// (``ProcessOutcome/signaled(_:)`` with `SIGTERM` or `SIGKILL`, or
     /// ``ProcessOutcome/exited(_:)``). Nil for a thread. The process's full
     /// result, captured output included, stays available from its

@@ -5,7 +5,7 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
     /// How the ladder stopped the body (or failed to: `report.stopped` is false).
     public let report: StopReport
     /// The thread that ran the body. When `report.stopped` is false it is
-    /// still running: keep trying with ``ThreadRef/stop(grace:ladder:)``, or
+    /// still running: keep trying with ``ThreadRef/stop(grace:ladder:)-9k1kz``, or
     /// wait for it with ``ThreadRef/join(timeout:)``.
     public let thread: ThreadRef
 
@@ -24,14 +24,16 @@ public struct TimeoutError: Error, Sendable, CustomStringConvertible {
 /// }
 /// ```
 ///
-/// - Parameters:
-///   - timeout: How long the body may run.
-///   - grace: How long the escalation ladder may take to stop it after that.
-///   - ladder: The steps used to stop it.
 /// Returns within `timeout` + `grace` (plus scheduling noise) whatever the body
 /// and its stop callbacks do. When the ladder cannot stop the body, the error's
 /// ``TimeoutError/thread`` is the thread still running it.
 ///
+/// - Parameters:
+///   - timeout: How long the body may run.
+///   - grace: How long the escalation ladder may take to stop it after that.
+///   - ladder: The steps used to stop it.
+///   - name: The name of the killable thread that runs the body.
+///   - body: The work. It runs on a new ``KillableThread`` with that thread's context.
 /// - Throws: ``TimeoutError``; what `body` throws; ``ThreadKillError`` for a
 ///   negative duration or a thread that cannot start.
 @available(*, noasync, message: "withTimeout blocks its thread until the body ends or is stopped; from async code use the async withTimeout")
