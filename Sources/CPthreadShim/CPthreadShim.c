@@ -195,19 +195,19 @@ TK_SHIM static void tk_handler(int sig, siginfo_t *info, void *ctx) {
 // --- The signal ---
 
 TK_SHIM int CPthreadShim_signal_state(int sig) {
-    if (sig < 1 || sig > SIGRTMAX) return -1;
+    if (sig < 1 || sig > SIGRTMAX) return CPthreadShim_SIGNAL_INVALID;
     struct sigaction old;
-    if (sigaction(sig, NULL, &old) != 0) return -1;
-    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == tk_handler) return 1;
-    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) return 0;
-    return 2;
+    if (sigaction(sig, NULL, &old) != 0) return CPthreadShim_SIGNAL_INVALID;
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == tk_handler) return CPthreadShim_SIGNAL_OURS;
+    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) return CPthreadShim_SIGNAL_DEFAULT;
+    return CPthreadShim_SIGNAL_FOREIGN;
 }
 
 TK_SHIM int CPthreadShim_signal_probe(void) {
     // The caller's mask says nothing: Dispatch and Swift-concurrency threads
     // block every real-time signal. Killable threads manage their own mask.
     for (int sig = SIGRTMAX - 6; sig >= SIGRTMIN; sig--) {
-        if (CPthreadShim_signal_state(sig) == 0) return sig;
+        if (CPthreadShim_signal_state(sig) == CPthreadShim_SIGNAL_DEFAULT) return sig;
     }
     return 0;
 }

@@ -170,12 +170,13 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
 TK_SHIM int CPthreadShim_async_unsupported(void) {
 #if defined(__x86_64__) || defined(__aarch64__)
     // The flags come from the table; the caller refreshed it (with its vouched list).
-    if (__atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE) == NULL) return 2;
-    if (tk_static_runtime) return 1;
-    if (tk_sanitizer_runtime) return 3;
-    return swift_task_enterThreadLocalContext ? 0 : 4;  // no exclusivity check without it
+    if (__atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE) == NULL) return CPthreadShim_ASYNC_UNSUPPORTED_ARCH;
+    if (tk_static_runtime) return CPthreadShim_ASYNC_STATIC_RUNTIME;
+    if (tk_sanitizer_runtime) return CPthreadShim_ASYNC_SANITIZER;
+    // No exclusivity check without it.
+    return swift_task_enterThreadLocalContext ? CPthreadShim_ASYNC_SUPPORTED : CPthreadShim_ASYNC_NO_EXCLUSIVITY_HOOK;
 #else
-    return 2;
+    return CPthreadShim_ASYNC_UNSUPPORTED_ARCH;
 #endif
 }
 

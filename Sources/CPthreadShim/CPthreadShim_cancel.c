@@ -16,14 +16,14 @@
 #include <unistd.h>
 
 static void tk_call_publish(CPthreadShim_call *call, uint32_t bits) {
-    __atomic_fetch_or(&call->state, bits, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &call->state, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    __atomic_fetch_or(CPthreadShim_call_state(call), bits, __ATOMIC_RELEASE);
+    syscall(SYS_futex, CPthreadShim_call_state(call), FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 static void tk_call_cancelled(void *arg) {
     CPthreadShim_call *call = arg;
     if (call->cleanup) call->cleanup(call->cleanup_argument);
-    tk_call_publish(call, 2);
+    tk_call_publish(call, CPthreadShim_CALL_CANCELLED);
 }
 
 TK_SHIM static void *tk_call_main(void *arg) {
@@ -34,7 +34,7 @@ TK_SHIM static void *tk_call_main(void *arg) {
     call->result = call->function(call->argument);
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     pthread_cleanup_pop(0);
-    tk_call_publish(call, 1);
+    tk_call_publish(call, CPthreadShim_CALL_RETURNED);
     return NULL;
 }
 
@@ -56,7 +56,7 @@ TK_SHIM int CPthreadShim_call_cancel(CPthreadShim_call *call) {
     return err;
 }
 
-TK_SHIM void CPthreadShim_call_poke(CPthreadShim_call *call) { tk_call_publish(call, 0x100); }
+TK_SHIM void CPthreadShim_call_poke(CPthreadShim_call *call) { tk_call_publish(call, CPthreadShim_CALL_POKED); }
 
 TK_SHIM void CPthreadShim_call_join(CPthreadShim_call *call) { pthread_join(call->thread, NULL); }
 

@@ -37,7 +37,7 @@ extension KillContext {
         // and leave the helper thread unjoined.
         try withInternalMask { () throws -> Int in
             try runCancellable(CPthreadShim_call(
-                state: 0, result: 0, thread: 0, function: function, argument: argument,
+                state: UInt32(CPthreadShim_CALL_RUNNING), result: 0, thread: 0, function: function, argument: argument,
                 cleanup: cleanup, cleanup_argument: cleanupArgument))
         }
     }
@@ -90,9 +90,9 @@ extension KillContext {
             call.deallocate()
             throw ThreadKillError.system("pthread_create", err)
         }
-        let state = UnsafeMutableRawPointer(call).assumingMemoryBound(to: UInt32.self)  // `state` is the first field
+        let state = CPthreadShim_call_state(call)
         let address = UInt(bitPattern: call)  // the waker may run on any thread until it is cleared
-        if interruptible { core.setWaker { CPthreadShim_call_poke(UnsafeMutablePointer(bitPattern: address)) } }
+        if interruptible { core.setWaker { CPthreadShim_call_poke(UnsafeMutablePointer(bitPattern: address)!) } }
         func release() -> Int {
             if interruptible { core.setWaker(nil) }
             let result = call.pointee.result
@@ -101,7 +101,7 @@ extension KillContext {
         }
         while true {
             let seen = __atomicLoad(state)
-            if seen & 3 == 1 {
+            if seen & callStateMask == callReturned {
                 CPthreadShim_call_join(call)
                 let result = release()
                 if result < 0 { throw ThreadKillError.system("cancellable call", Int32(-result)) }
@@ -109,7 +109,7 @@ extension KillContext {
             }
             if interruptible, core.isCancelPending || CPthreadShim_kill_load_acquire(core.block) != 0 {
                 CPthreadShim_call_cancel(call)  // C frames unwound, cleanup ran, helper joined
-                let returned = call.pointee.state & 3 == 1
+                let returned = __atomicLoad(state) & callStateMask == callReturned
                 let result = release()
                 if returned && result >= 0 { return result }  // it finished before the cancel acted
                 if let cancel = core.takeCancel() { try endCancelled(cancel) }
@@ -128,6 +128,11 @@ extension KillContext {
         throw cancel
     }
 }
+
+/// The low bits of a CPthreadShim_call's state word, and the value they hold
+/// once the C function returned (the other values: running, cancelled).
+private let callStateMask = UInt32(CPthreadShim_CALL_STATE_MASK)
+private let callReturned = UInt32(CPthreadShim_CALL_RETURNED)
 
 /// An acquire load of a futex word shared with C.
 private func __atomicLoad(_ word: UnsafeMutablePointer<UInt32>) -> UInt32 {

@@ -12,19 +12,19 @@ enum Injection {
 
     /// C strings that are never freed nor written after creation.
     struct CStrings: @unchecked Sendable {
-        var pointers: [UnsafePointer<CChar>?] = []
+        var pointers: [UnsafePointer<CChar>] = []
     }
 
     static func ensureAvailable() throws(ThreadKillError) {
         switch CPthreadShim_async_unsupported() {
-        case 0: return
-        case 1:
+        case Int32(CPthreadShim_ASYNC_SUPPORTED): return
+        case Int32(CPthreadShim_ASYNC_STATIC_RUNTIME):
             throw ThreadKillError(.injectionUnavailable, "async regions need a dynamically linked Swift runtime: with a static stdlib, the PC check cannot tell the runtime from the program")
-        case 3:
+        case Int32(CPthreadShim_ASYNC_SANITIZER):
             throw ThreadKillError(.injectionUnavailable, "async regions are unavailable under ThreadSanitizer and AddressSanitizer: TSan runs the signal handler late, with a copy of the context, and ASan's interceptors live in the executable, where the PC check would take them for the program's own code")
-        case 4:
+        case Int32(CPthreadShim_ASYNC_NO_EXCLUSIVITY_HOOK):
             throw ThreadKillError(.injectionUnavailable, "async regions need swift_task_enterThreadLocalContext in the Swift runtime, to check Swift exclusive accesses")
-        default:
+        default:  // CPthreadShim_ASYNC_UNSUPPORTED_ARCH
             throw ThreadKillError(.injectionUnavailable, "async regions are not supported on this architecture")
         }
     }
@@ -50,7 +50,7 @@ enum Injection {
             throw ThreadKillError(.invalidArgument, "\(library) holds locks a jump would leave held (libc, the loader, the Swift runtime, Foundation, Dispatch): it can never be vouched for")
         }
         vouched.withMaskedLock { names in
-            if !names.pointers.contains(where: { String(cString: $0!) == library }) {
+            if !names.pointers.contains(where: { String(cString: $0) == library }) {
                 names.pointers.append(UnsafePointer(strdup(library)!))
             }
         }
@@ -65,7 +65,7 @@ enum Injection {
         let paths = Paths()
         _ = withExtendedLifetime(paths) {
             CPthreadShim_library_matches(name, { path, context in
-                Unmanaged<Paths>.fromOpaque(context!).takeUnretainedValue().list.append(String(cString: path!))
+                Unmanaged<Paths>.fromOpaque(context!).takeUnretainedValue().list.append(String(cString: path))
             }, Unmanaged.passUnretained(paths).toOpaque())
         }
         return paths.list

@@ -23,19 +23,36 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <spawn.h>
+#include <sys/types.h>
 
-// Bits of the kill word. Any bit set means "a kill is pending"; Swift decides
-// which one to deliver. The word is also the futex that `ctx.sleep` waits on
-// and the word the cancellable-syscall stub loads.
+// Nullability: every pointer in this header is non-null unless it is marked
+// _Nullable. gcc has no nullability qualifiers; there they expand to nothing.
+#if !defined(__clang__)
+#ifndef _Nullable
+#define _Nullable
+#endif
+#ifndef _Nonnull
+#define _Nonnull
+#endif
+#endif
+
+#if defined(__clang__)
+#pragma clang assume_nonnull begin
+#endif
+
+/// Bits of the kill word. Any bit set means "a kill is pending"; Swift decides
+/// which one to deliver. The word is also the futex that `ctx.sleep` waits on
+/// and the word the cancellable-syscall stub loads.
 enum {
-    CPthreadShim_KILL_STOP = 1u << 0,       // sticky: stays set once requested
-    CPthreadShim_KILL_INTERRUPT = 1u << 1,  // consumed when thrown
-    CPthreadShim_KILL_RAISE = 1u << 2,      // consumed when thrown
-    CPthreadShim_KILL_BUDGET = 1u << 3,     // consumed when thrown
-    CPthreadShim_KILL_CANCELLED = 1u << 4,  // sticky: a cancel acted (thrown again at every delivery point)
+    CPthreadShim_KILL_STOP = 1u << 0,       ///< sticky: stays set once requested
+    CPthreadShim_KILL_INTERRUPT = 1u << 1,  ///< consumed when thrown
+    CPthreadShim_KILL_RAISE = 1u << 2,      ///< consumed when thrown
+    CPthreadShim_KILL_BUDGET = 1u << 3,     ///< consumed when thrown
+    CPthreadShim_KILL_CANCELLED = 1u << 4,  ///< sticky: a cancel acted (thrown again at every delivery point)
 };
 
-// Syscall numbers the Swift wrappers use (Swift does not import SYS_*).
+/// Syscall numbers the Swift wrappers use (Swift does not import SYS_*).
 enum {
     CPthreadShim_SYS_read = SYS_read,
     CPthreadShim_SYS_write = SYS_write,
@@ -47,55 +64,77 @@ enum {
     CPthreadShim_SYS_wait4 = SYS_wait4,
 };
 
-// Where the owner thread is. Only the owner writes it; its own handler reads it.
+/// Where the owner thread is. Only the owner writes it; its own handler reads it.
 enum {
     CPthreadShim_REGION_NONE = 0,
-    CPthreadShim_REGION_BLOCKING = 1,  // foreign blocking call: convert a restarted syscall to EINTR
-    CPthreadShim_REGION_SYSCALL = 2,   // inside CPthreadShim_syscall_cp: a signal wakes it
+    CPthreadShim_REGION_BLOCKING = 1,  ///< foreign blocking call: convert a restarted syscall to EINTR
+    CPthreadShim_REGION_SYSCALL = 2,   ///< inside CPthreadShim_syscall_cp: a signal wakes it
 };
 
-// Why the handler declined to jump out of an async region.
+/// Why the handler declined to jump out of an async region.
 enum {
-    CPthreadShim_DECLINE_MASKED = 0,      // a mask or uninterruptible region is active
-    CPthreadShim_DECLINE_SIGMASK = 1,     // the interrupted code changed the signal mask
-    CPthreadShim_DECLINE_PC = 2,          // the PC is in a library, the runtime or the shim
-    CPthreadShim_DECLINE_FRAME = 3,       // a caller frame is (or the chain is broken)
-    CPthreadShim_DECLINE_STACK_WORD = 4,  // a callback from a library is in its prologue
-    CPthreadShim_DECLINE_EXCLUSIVITY = 5, // a Swift exclusive access is in progress
-    CPthreadShim_DECLINE_ANON_CODE = 6,   // the PC is outside every loaded object (JIT or generated code)
+    CPthreadShim_DECLINE_MASKED = 0,      ///< a mask or uninterruptible region is active
+    CPthreadShim_DECLINE_SIGMASK = 1,     ///< the interrupted code changed the signal mask
+    CPthreadShim_DECLINE_PC = 2,          ///< the PC is in a library, the runtime or the shim
+    CPthreadShim_DECLINE_FRAME = 3,       ///< a caller frame is (or the chain is broken)
+    CPthreadShim_DECLINE_STACK_WORD = 4,  ///< a callback from a library is in its prologue
+    CPthreadShim_DECLINE_EXCLUSIVITY = 5, ///< a Swift exclusive access is in progress
+    CPthreadShim_DECLINE_ANON_CODE = 6,   ///< the PC is outside every loaded object (JIT or generated code)
     CPthreadShim_DECLINE_COUNT = 7,
 };
 
-// One per killable thread. Allocated by Swift (CPthreadShim_block_create),
-// reached by the signal handler through an initial-exec thread-local pointer.
+/// What CPthreadShim_signal_state says about a signal's disposition.
+enum {
+    CPthreadShim_SIGNAL_INVALID = -1,  ///< not a valid signal number (or sigaction failed)
+    CPthreadShim_SIGNAL_DEFAULT = 0,   ///< the default disposition: free to take
+    CPthreadShim_SIGNAL_OURS = 1,      ///< the shim's handler owns it
+    CPthreadShim_SIGNAL_FOREIGN = 2,   ///< someone else handles or ignores it
+};
+
+/// Why CPthreadShim_async_unsupported says async regions cannot be used.
+enum {
+    CPthreadShim_ASYNC_SUPPORTED = 0,           ///< they can be used
+    CPthreadShim_ASYNC_STATIC_RUNTIME = 1,      ///< the Swift runtime is linked into the executable (static stdlib)
+    CPthreadShim_ASYNC_UNSUPPORTED_ARCH = 2,    ///< this architecture has no injection checks (or no table yet)
+    CPthreadShim_ASYNC_SANITIZER = 3,           ///< a sanitizer runtime (TSan, or ASan linked into the executable) is present
+    CPthreadShim_ASYNC_NO_EXCLUSIVITY_HOOK = 4, ///< the Swift runtime lacks swift_task_enterThreadLocalContext
+};
+
+/// One per killable thread. Allocated by Swift (CPthreadShim_block_create),
+/// reached by the signal handler through an initial-exec thread-local pointer.
 typedef struct CPthreadShim_block {
-    uint32_t kill;          // atomic; pending kill bits (see above)
-    uint32_t handled;       // atomic; handler runs for sent signals (timer ticks excluded)
-    uint32_t sent;          // atomic; incremented by every sender before pthread_kill
-    int32_t region;         // owner thread only (and its handler)
-    int32_t mask_depth;     // owner thread only: kills wait at delivery points
-    int32_t uninterruptible_depth;  // owner thread only: interruptible calls do not wake
-    uint32_t eintr_made;    // owner's handler only: restarted syscalls turned into EINTR
-    struct CPthreadShim_async_region *async;  // innermost async region, or NULL
-    uint32_t jumps;         // owner's handler only: kills that landed in an async region
-    uint32_t declines[CPthreadShim_DECLINE_COUNT];  // owner's handler only, by reason
+    uint32_t kill;          ///< atomic; pending kill bits (see above)
+    uint32_t handled;       ///< atomic; handler runs for sent signals (timer ticks excluded)
+    uint32_t sent;          ///< atomic; incremented by every sender before pthread_kill
+    int32_t region;         ///< owner thread only (and its handler)
+    int32_t mask_depth;     ///< owner thread only: kills wait at delivery points
+    int32_t uninterruptible_depth;  ///< owner thread only: interruptible calls do not wake
+    uint32_t eintr_made;    ///< owner's handler only: restarted syscalls turned into EINTR
+    struct CPthreadShim_async_region *_Nullable async;  ///< innermost async region, or NULL
+    uint32_t jumps;         ///< owner's handler only: kills that landed in an async region
+    uint32_t declines[CPthreadShim_DECLINE_COUNT];  ///< owner's handler only, by reason
 } CPthreadShim_block;
 
+/// Declines counted for `reason` (a CPthreadShim_DECLINE_* value).
 static inline uint32_t CPthreadShim_declines(const CPthreadShim_block *b, int reason) {
     return __atomic_load_n(&b->declines[reason], __ATOMIC_RELAXED);
 }
+/// Kills that landed in an async region.
 static inline uint32_t CPthreadShim_jumps(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->jumps, __ATOMIC_RELAXED);
 }
+/// Whether the owner thread is inside an async region.
 static inline int CPthreadShim_in_async_region(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->async, __ATOMIC_SEQ_CST) != NULL;
 }
 
 // --- Atomic accessors (inline so `checkpoint()` is one load and a branch) ---
 
+/// A relaxed load of the kill word.
 static inline uint32_t CPthreadShim_kill_load(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->kill, __ATOMIC_RELAXED);
 }
+/// An acquire load of the kill word.
 static inline uint32_t CPthreadShim_kill_load_acquire(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->kill, __ATOMIC_ACQUIRE);
 }
@@ -104,6 +143,7 @@ static inline uint32_t CPthreadShim_kill_load_acquire(const CPthreadShim_block *
 static inline uint32_t CPthreadShim_kill_set(CPthreadShim_block *b, uint32_t bits) {
     return __atomic_fetch_or(&b->kill, bits, __ATOMIC_SEQ_CST);
 }
+/// Clears bits and returns the previous word (sequentially consistent).
 static inline uint32_t CPthreadShim_kill_clear(CPthreadShim_block *b, uint32_t bits) {
     return __atomic_fetch_and(&b->kill, ~bits, __ATOMIC_SEQ_CST);
 }
@@ -114,26 +154,32 @@ static inline void CPthreadShim_word_store(uint32_t *w, uint32_t v) { __atomic_s
 
 /// The kill word itself: the futex `ctx.sleep` waits on.
 static inline uint32_t *CPthreadShim_kill_word(CPthreadShim_block *b) { return &b->kill; }
+/// An acquire load of `handled`.
 static inline uint32_t CPthreadShim_handled_load(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE);
 }
+/// A sequentially consistent load of `region` (a CPthreadShim_REGION_* value).
 static inline int32_t CPthreadShim_region_load(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->region, __ATOMIC_SEQ_CST);
 }
 
 // Depth counters: written only by the owner thread, read by its own handler,
 // hence relaxed atomics plus a signal fence (no cross-thread ordering needed).
+/// The owner's mask depth.
 static inline int32_t CPthreadShim_mask_depth(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->mask_depth, __ATOMIC_RELAXED);
 }
+/// Adds `delta` to the mask depth and returns the new depth.
 static inline int32_t CPthreadShim_mask_add(CPthreadShim_block *b, int32_t delta) {
     int32_t d = __atomic_add_fetch(&b->mask_depth, delta, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     return d;
 }
+/// The owner's uninterruptible depth.
 static inline int32_t CPthreadShim_uninterruptible_depth(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->uninterruptible_depth, __ATOMIC_RELAXED);
 }
+/// Adds `delta` to the uninterruptible depth and returns the new depth.
 static inline int32_t CPthreadShim_uninterruptible_add(CPthreadShim_block *b, int32_t delta) {
     int32_t d = __atomic_add_fetch(&b->uninterruptible_depth, delta, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -146,13 +192,15 @@ static inline int CPthreadShim_sigrtmax(void) { return SIGRTMAX; }
 
 // --- Blocks and the calling thread ---
 
-CPthreadShim_block *CPthreadShim_block_create(void);
+/// A zeroed block, or NULL if memory is exhausted.
+CPthreadShim_block *_Nullable CPthreadShim_block_create(void);
+/// Frees a block made by CPthreadShim_block_create.
 void CPthreadShim_block_destroy(CPthreadShim_block *b);
 /// Binds `b` to the calling thread for the handler (NULL unbinds), and
 /// disables pthread cancellation: Swift frames must never be unwound by it.
-void CPthreadShim_thread_bind(CPthreadShim_block *b);
+void CPthreadShim_thread_bind(CPthreadShim_block *_Nullable b);
 /// The calling thread's block, or NULL if it is not a killable thread.
-CPthreadShim_block *CPthreadShim_thread_block(void);
+CPthreadShim_block *_Nullable CPthreadShim_thread_block(void);
 
 /// Names the calling thread. At most 15 bytes fit: a longer name is refused
 /// with ERANGE and the thread keeps its old name. Returns 0 or an errno value.
@@ -170,7 +218,7 @@ size_t CPthreadShim_current_stack_size(void);
 uint32_t CPthreadShim_fork_generation(void);
 /// In a forked child, the block of the thread that called fork() (the only
 /// thread that exists there), or NULL if it is not a killable thread.
-CPthreadShim_block *CPthreadShim_fork_survivor(void);
+CPthreadShim_block *_Nullable CPthreadShim_fork_survivor(void);
 
 /// Whether `t` is the process's main thread (recorded at load time).
 int CPthreadShim_is_main_thread(pthread_t t);
@@ -182,8 +230,11 @@ pthread_t CPthreadShim_main_thread(int *known);
 /// Probes downward from SIGRTMAX-6 for a real-time signal with the default
 /// disposition. Returns 0 if none.
 int CPthreadShim_signal_probe(void);
-/// Returns 0 if `sig` has the default disposition, 1 if our handler owns it,
-/// 2 if someone else handles or ignores it, -1 if `sig` is not a valid signal.
+/// The disposition of `sig`, a CPthreadShim_SIGNAL_* value:
+/// CPthreadShim_SIGNAL_DEFAULT (0) for the default disposition,
+/// CPthreadShim_SIGNAL_OURS (1) if our handler owns it,
+/// CPthreadShim_SIGNAL_FOREIGN (2) if someone else handles or ignores it,
+/// CPthreadShim_SIGNAL_INVALID (-1) if `sig` is not a valid signal.
 int CPthreadShim_signal_state(int sig);
 /// Installs the handler for `sig`. Returns 0 or an errno value.
 int CPthreadShim_signal_install(int sig);
@@ -193,7 +244,7 @@ int CPthreadShim_signal_current(void);
 /// Creates a thread whose signal mask blocks the library's signal from its
 /// first instruction. Returns 0 or an errno value.
 int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size,
-                                void *(*start)(void *), void *arg);
+                                void *_Nullable (*_Nonnull start)(void *_Nullable), void *_Nullable arg);
 
 /// Sends the library's signal to a thread if none is in flight (a signal is in
 /// flight while `sent != handled`). Returns 1 if sent, 0 if one was already in
@@ -201,7 +252,6 @@ int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size,
 int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t);
 
 // --- Receptive windows: the only places the signal is unblocked ---
-
 
 /// Enters a blocking region: sets `region` and unblocks the signal, saving the
 /// previous mask in `saved`. While in it, a kill turns a restarted blocking
@@ -227,15 +277,15 @@ int CPthreadShim_syscall_cp_is_race_free(void);
 
 /// futex(FUTEX_WAIT_PRIVATE) on `addr` while it equals `expected`, with a
 /// relative timeout (NULL waits forever). Returns 0 or an errno value.
-int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *timeout);
+int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct timespec *_Nullable timeout);
 /// Wakes every waiter on `addr`.
 void CPthreadShim_futex_wake_all(uint32_t *addr);
 
 /// Starts a periodic CLOCK_MONOTONIC timer that sends the library's signal to
 /// the calling thread (SIGEV_THREAD_ID). Returns 0 or an errno value.
-int CPthreadShim_tick_start(long long period_ns, timer_t *out);
+int CPthreadShim_tick_start(long long period_ns, timer_t _Nullable *_Nonnull out);
 /// Deletes a timer made by CPthreadShim_tick_start.
-void CPthreadShim_tick_stop(timer_t timer);
+void CPthreadShim_tick_stop(timer_t _Nullable timer);
 
 /// CPU time consumed by thread `t` in nanoseconds, or -errno. The caller
 /// guarantees `t` cannot exit meanwhile.
@@ -243,45 +293,61 @@ long long CPthreadShim_thread_cpu_nanos(pthread_t t);
 
 // --- Async regions: the one place a kill may land anywhere ---
 
-/// Why async regions cannot be used in this process, or 0 if they can (call
-/// it after CPthreadShim_ranges_refresh, which computes it):
-/// 1 = the Swift runtime is linked into the executable (static stdlib),
-/// 2 = this architecture has no injection checks,
-/// 3 = a sanitizer runtime (TSan, or ASan linked into the executable) is present,
-/// 4 = the Swift runtime lacks the entry point the exclusivity check reads.
+/// Why async regions cannot be used in this process, a CPthreadShim_ASYNC_*
+/// value: CPthreadShim_ASYNC_SUPPORTED (0) if they can (call it after
+/// CPthreadShim_ranges_refresh, which computes it),
+/// CPthreadShim_ASYNC_STATIC_RUNTIME (1): the Swift runtime is linked into the executable (static stdlib),
+/// CPthreadShim_ASYNC_UNSUPPORTED_ARCH (2): this architecture has no injection checks,
+/// CPthreadShim_ASYNC_SANITIZER (3): a sanitizer runtime (TSan, or ASan linked into the executable) is present,
+/// CPthreadShim_ASYNC_NO_EXCLUSIVITY_HOOK (4): the Swift runtime lacks the entry point the exclusivity check reads.
 int CPthreadShim_async_unsupported(void);
 
 /// Rebuilds the table of code ranges the checks consult, if libraries were
 /// loaded or unloaded since the last build, or if `force`. `vouched` names
 /// libraries (each the start of a file name: "libpcre2-8" matches
-/// ".../libpcre2-8.so.0") whose code may be jumped out of.
-/// Not async-signal-safe; call it from ordinary code.
-void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force);
+/// ".../libpcre2-8.so.0") whose code may be jumped out of; it may be NULL
+/// when `count` is 0. Not async-signal-safe; call it from ordinary code.
+void CPthreadShim_ranges_refresh(const char *_Nonnull const *_Nullable vouched, int count, int force);
 
 /// Calls `found` with the path of every loaded shared object whose file name
 /// starts with `name` (the rule CPthreadShim_ranges_refresh vouches by), and
 /// returns how many there are. `found` runs inside dl_iterate_phdr: it must
 /// not load or unload objects. Not async-signal-safe.
-int CPthreadShim_library_matches(const char *name, void (*found)(const char *path, void *context), void *context);
+int CPthreadShim_library_matches(const char *name, void (*found)(const char *path, void *_Nullable context),
+                                 void *_Nullable context);
 
 /// Runs `body(arg)` in an async region: the signal is unblocked, and the
 /// handler may siglongjmp back here when a kill is pending and every safety
 /// check passes. Returns 0 if `body` returned, 1 if a kill landed.
-int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), void *arg);
+int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *_Nullable), void *_Nullable arg);
 
 // --- Cancellable C calls: pthread_cancel, only ever in C frames ---
+
+/// The `state` word of a CPthreadShim_call: the low bits
+/// (`state & CPthreadShim_CALL_STATE_MASK`) say how the call ended, and
+/// CPthreadShim_CALL_POKED is set (and the word woken) when a kill arrived.
+enum {
+    CPthreadShim_CALL_RUNNING = 0u,     ///< the helper has not finished
+    CPthreadShim_CALL_RETURNED = 1u,    ///< `function` returned; `result` holds its value
+    CPthreadShim_CALL_CANCELLED = 2u,   ///< the helper was cancelled; `cleanup` ran
+    CPthreadShim_CALL_STATE_MASK = 3u,  ///< the bits that hold one of the three above
+    CPthreadShim_CALL_POKED = 0x100u,   ///< CPthreadShim_call_poke woke the waiter
+};
 
 /// A C-only leaf call running on its own helper pthread, so that
 /// pthread_cancel unwinds nothing but C frames.
 typedef struct CPthreadShim_call {
-    uint32_t state;        // futex word: low bits 0 running, 1 returned, 2 cancelled; 0x100 = poked
-    long result;
-    pthread_t thread;
-    long (*function)(void *);
-    void *argument;
-    void (*cleanup)(void *);  // runs if the call is cancelled (C resources), may be NULL
-    void *cleanup_argument;
+    uint32_t state;        ///< futex word: CPthreadShim_CALL_* bits (read it through CPthreadShim_call_state)
+    long result;           ///< what `function` returned, once the state is CPthreadShim_CALL_RETURNED
+    pthread_t thread;      ///< the helper
+    long (*function)(void *_Nullable);  ///< runs on the helper with `argument`
+    void *_Nullable argument;
+    void (*_Nullable cleanup)(void *_Nullable);  ///< runs if the call is cancelled (C resources), may be NULL
+    void *_Nullable cleanup_argument;
 } CPthreadShim_call;
+
+/// The call's futex word (its CPthreadShim_CALL_* state bits).
+static inline uint32_t *CPthreadShim_call_state(CPthreadShim_call *call) { return &call->state; }
 
 /// Starts `call->function(call->argument)` on a helper thread with deferred
 /// cancellation enabled and every signal blocked. Returns 0 or an errno value.
@@ -298,28 +364,35 @@ void CPthreadShim_call_join(CPthreadShim_call *call);
 /// throwaway thread, so no real cancel ever pays for the dlopen. Idempotent.
 void CPthreadShim_cancel_warm_up(void);
 
-// C leaf functions for cancellable calls (arguments in a small struct).
-typedef struct { int fd; void *buffer; size_t count; } CPthreadShim_read_args;
-long CPthreadShim_leaf_read(void *args);          // read(2)
+// C leaf functions for cancellable calls (arguments in a small struct). Each
+// has the type of CPthreadShim_call's `function`, so its argument is declared
+// _Nullable, but each needs a valid one.
+
+/// The argument of CPthreadShim_leaf_read (`buffer` may be NULL when `count` is 0).
+typedef struct { int fd; void *_Nullable buffer; size_t count; } CPthreadShim_read_args;
+/// read(2) with a CPthreadShim_read_args. Returns the count or -errno.
+long CPthreadShim_leaf_read(void *_Nullable args);
 /// Sleeps for the `struct timespec` the argument points to, on CLOCK_MONOTONIC,
 /// the whole of it (any length; EINTR resumes with the time left). -EINVAL for
 /// a negative or malformed timespec.
-long CPthreadShim_leaf_sleep(void *duration);
+long CPthreadShim_leaf_sleep(void *_Nullable duration);
 /// The same, for the `long` count of microseconds the argument points to
 /// (full range: no 32-bit `useconds_t`). -EINVAL if negative.
-long CPthreadShim_leaf_usleep(void *microseconds);
-typedef struct { void *fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
-long CPthreadShim_leaf_poll(void *args);          // poll(2)
+long CPthreadShim_leaf_usleep(void *_Nullable microseconds);
+/// The argument of CPthreadShim_leaf_poll: `fds` points to `count` struct
+/// pollfd (NULL when `count` is 0).
+typedef struct { void *_Nullable fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
+/// poll(2) with a CPthreadShim_poll_args. Returns the count or -errno.
+long CPthreadShim_leaf_poll(void *_Nullable args);
 
 /// The calling thread's kernel thread id.
 int CPthreadShim_gettid(void);
 
-/// A plain blocking read through libc, for tests of foreign calls.
-long CPthreadShim_foreign_read(int fd, void *buf, size_t n);
+/// A plain blocking read through libc, for tests of foreign calls (`buf` may
+/// be NULL when `n` is 0). Returns the count, or -1 and errno.
+long CPthreadShim_foreign_read(int fd, void *_Nullable buf, size_t n);
 
 // --- Processes (IsolatedProcess) ---
-#include <spawn.h>
-#include <sys/types.h>
 
 /// pidfd_open(2) through syscall(2). Returns an fd, or -1 and errno (ENOSYS
 /// before Linux 5.3).
@@ -340,9 +413,13 @@ int CPthreadShim_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actio
 int CPthreadShim_memfd_create(const char *name);
 /// pipe2(2) (a GNU extension Swift's Glibc module does not export).
 /// Returns 0, or -1 and errno.
-int CPthreadShim_pipe2(int fds[2], int flags);
+int CPthreadShim_pipe2(int fds[_Nonnull 2], int flags);
 /// waitid(P_PID, pid, ..., options) returning siginfo's si_code and si_status;
 /// both are 0 when WNOHANG found nothing to report. Returns 0, or -1 and errno.
 int CPthreadShim_waitid_pid(pid_t pid, int options, int *code, int *status);
+
+#if defined(__clang__)
+#pragma clang assume_nonnull end
+#endif
 
 #endif

@@ -21,13 +21,13 @@ enum SignalSetup {
     /// Whether the handler is still ours (someone may have replaced it).
     static var isHandlerInstalled: Bool {
         guard let sig = current else { return false }
-        return !handlerLost.load(ordering: .relaxed) && CPthreadShim_signal_state(sig) == 1
+        return !handlerLost.load(ordering: .relaxed) && CPthreadShim_signal_state(sig) == CPthreadShim_SIGNAL_OURS
     }
 
     /// Looks again at the signal's disposition, off the kill path: called
     /// when a kill was resent for the whole window without landing.
     static func recheck() {
-        guard let sig = current, CPthreadShim_signal_state(sig) != 1 else { return }
+        guard let sig = current, CPthreadShim_signal_state(sig) != CPthreadShim_SIGNAL_OURS else { return }
         handlerLost.store(true, ordering: .relaxed)
     }
 
@@ -79,7 +79,7 @@ enum SignalSetup {
             throw ThreadKillError(.invalidArgument, "signal \(signal) is not a real-time signal (\(low)...\(high))")
         }
         switch CPthreadShim_signal_state(signal) {
-        case 0, 1:
+        case Int32(CPthreadShim_SIGNAL_DEFAULT), Int32(CPthreadShim_SIGNAL_OURS):
             return
         default:
             throw ThreadKillError(.signalInUse, context: .init(signal: signal), "signal \(signal) is already handled or ignored by someone else; choose another with \(environmentVariable) or KillableThreads.useSignal(_:)")
