@@ -124,3 +124,25 @@ private func directoryEntries(_ path: String) -> Int {
     }
     return count
 }
+
+/// `tick-timers`: threads with a trace tick start and end; prints how many
+/// POSIX timers the process still has (`/proc/self/timers`): none may be left.
+func tickTimersScenario() throws {
+    for _ in 0..<3 {
+        let thread = try KillableThread(name: "ticking", tick: .milliseconds(1)) { ctx in
+            try ctx.sleep(for: .milliseconds(5))
+        }
+        _ = try thread.join()
+    }
+    var timers = 0
+    if let file = fopen("/proc/self/timers", "r") {
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, file) != nil {
+            if line.starts(with: [CChar(UInt8(ascii: "I")), CChar(UInt8(ascii: "D")), CChar(UInt8(ascii: ":"))]) { timers += 1 }
+        }
+        fclose(file)
+        say("timers left: \(timers)")
+    } else {
+        say("timers left: unknown")
+    }
+}

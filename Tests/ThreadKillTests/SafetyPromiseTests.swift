@@ -294,4 +294,11 @@ struct SafetyPromiseTests {
             #expect(!result.report.stopCallbacksStillRunning, "\(result.report)")
         }
     }
+
+    @Test("a thread's trace tick timer is deleted when the thread ends, the process's first timer (id 0) included")
+    func tickTimersAreDeleted() throws {
+        let (status, output) = try runFixture(["tick-timers"])
+        #expect(status == 0)
+        #expect(output == "timers left: 0\n" || output == "timers left: unknown\n", "\(output)")
+    }
 }

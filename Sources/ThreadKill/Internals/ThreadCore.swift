@@ -102,14 +102,16 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         CPthreadShim_thread_bind(block)
         pthreadBits.store(UInt(pthread_self()), ordering: .releasing)
         setThreadName()
-        var tick: timer_t?
+        // A started flag, not `timer_t?`: timer_t is a pointer-sized id, and
+        // the kernel's first timer in a process has id 0, which Swift sees as nil.
+        var tick: (started: Bool, timer: timer_t?) = (false, nil)
         if let tickNanos {
             var timer: timer_t?
-            if CPthreadShim_tick_start(Int64(clamping: tickNanos), &timer) == 0 { tick = timer }
+            if CPthreadShim_tick_start(Int64(clamping: tickNanos), &timer) == 0 { tick = (true, timer) }
         }
         _ = word.compareExchange(expected: Lifecycle.starting.rawValue, desired: Lifecycle.running.rawValue, ordering: .acquiringAndReleasing)
         body()
-        if let tick { CPthreadShim_tick_stop(tick) }
+        if tick.started { CPthreadShim_tick_stop(tick.timer) }
         passExitGate()
         CPthreadShim_thread_bind(nil)
         Registry.remove(self)
