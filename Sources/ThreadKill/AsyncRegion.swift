@@ -50,8 +50,12 @@ extension KillContext {
             if landed == 0 { CPthreadShim_mask_add(core.block, -1) }  // a jump lands unmasked
             cleanups.unwind(to: depth, block: core.block)
             if landed != 0 {
+                // Still masked by the handler (CPthreadShim_async.c): an outer
+                // region must not take this kill before this landing has.
                 region.landed(body)
-                if let kill = core.takeKill() { throw kill }
+                let kill = core.takeKill()
+                CPthreadShim_mask_add(core.block, -1)
+                if let kill { throw kill }
                 throw KillError(reason: .interrupted)  // the kill was consumed meanwhile
             }
             if let result = region.result { return try result.get() }

@@ -166,6 +166,31 @@ struct SafetyCheckTests {
         _ = try thread.joinOrFail()
         #expect(log.withLock { $0 } == ["inner cleanup start", "inner cleanup end", "inner kill caught", "outer body end", "outer cleanup"])
     }
+
+    @Test("each cleanup runs exactly once, to its end: a kill during the cleanup of a region that ended normally cannot jump to an outer region",
+          .timeLimit(.minutes(1)))
+    func cleanupOfNormalEndRunsToItsEnd() throws {
+        let log = Mutex<[String]>([])
+        tk_test_reset()
+        let thread = try KillableThread(name: "nested-end") { ctx in
+            try ctx.asyncKillable {
+                ctx.onKill { log.withLock { $0.append("outer cleanup") } }
+                try ctx.asyncKillable {
+                    ctx.onKill {
+                        log.withLock { $0.append("inner cleanup start") }
+                        tk_test_callback_deep()  // own code with plain frames, until released
+                        log.withLock { $0.append("inner cleanup end") }
+                    }
+                }  // ends normally: its cleanup runs here, with the outer region armed
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("the inner cleanup runs") { tk_test_inside() != 0 }
+        try interruptAndAwaitHandler(thread)  // the handler judged the cleanup
+        tk_test_release()
+        _ = try thread.joinOrFail()
+        #expect(log.withLock { $0 } == ["inner cleanup start", "inner cleanup end", "outer cleanup"])
+    }
 }
 
 @Suite("Signal rules", .serialized,
