@@ -49,6 +49,7 @@ public struct KillError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Identifies one kill request. Unique within the process.
 public struct KillID: Hashable, Sendable, Comparable {
+    /// The id's number: kills are numbered from 1 in the order they are requested.
     public let rawValue: UInt64
 
     private static let counter = Atomic<UInt64>(0)

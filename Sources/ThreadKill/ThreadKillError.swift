@@ -87,7 +87,9 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
     public struct UnderlyingError: Error, Hashable, Sendable, RawRepresentable, CustomStringConvertible {
         /// The `errno` value.
         public let rawValue: Int32
+        /// The error for `errno` value `rawValue`.
         public init(rawValue: Int32) { self.rawValue = rawValue }
+        /// "errno N: " and the system's text for it (`strerror`).
         public var description: String { "errno \(rawValue): \(String(cString: strerror(rawValue)))" }
     }
 

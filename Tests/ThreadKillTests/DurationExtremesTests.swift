@@ -47,7 +47,7 @@ private func refusedAsInvalidDuration<T>(_ outcome: Outcome<T>) -> Bool {
 @Suite("Durations at their extremes: .zero, 1 ns, .seconds(Int64.max), negative")
 struct DurationExtremesTests {
     @Test("ctx.sleep(for:): returns at once for 0 and 1 ns, sleeps until stopped for Int64.max s, refuses negative", .timeLimit(.minutes(1)))
-    func sleep() throws {
+    func sleepExtremes() throws {
         for d in [zero, oneNanosecond] { #expect(try onThread { ctx in try ctx.sleep(for: d) }.value != nil) }
         #expect(isStopped(try stoppedWhileWaiting { ctx in try ctx.sleep(for: forever) }))
         #expect(refusedAsInvalidDuration(try onThread { ctx in try ctx.sleep(for: negative) }))
