@@ -153,11 +153,12 @@ extension StopLadder {
             for (i, core) in cores.enumerated() where ended[i] == nil {
                 switch step.storage {
                 case .requestStop:
-                    // The thread sees the stop at once; its callbacks may take
-                    // as long as they like, elsewhere.
-                    core.stopRequested()
+                    // The thread sees the stop at once (its kill word is set
+                    // before the source's flag, either way); callbacks, if
+                    // any, may take as long as they like, elsewhere.
                     let source = core.stop
                     if !source.state.requestStopIfNoCallbacks() {
+                        core.stopRequested()
                         callbacks[i] = StopCallbackRunner.run { source.requestStop() }
                     }
                 case .interrupt: try? core.interrupt()
