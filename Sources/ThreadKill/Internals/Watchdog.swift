@@ -94,8 +94,15 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                     continue
                 }
                 guard let used = entry.core.cpuNanos else {
-                    if entry.core.lifecycle != .starting { budgets[key] = nil }
-                    else { wakeAt = min(wakeAt, now.saturatingAdd(Self.resendInterval)) }
+                    // Not running: ended (drop the budget), or not started yet
+                    // — and it may have started since cpuNanos looked, so only
+                    // an end drops it (a dropped budget is never enforced).
+                    let lifecycle = entry.core.lifecycle
+                    if lifecycle == .exiting || lifecycle == .finished || !entry.core.existsHere {
+                        budgets[key] = nil
+                    } else {
+                        wakeAt = min(wakeAt, now.saturatingAdd(Self.resendInterval))
+                    }
                     continue
                 }
                 if used >= entry.limit {
