@@ -99,13 +99,18 @@ func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
     return text.split(separator: " ").first.flatMap { Int($0) } == nr
 }
 
+/// How long an async test waits for a condition: async work needs a pool
+/// thread to make progress at all, and on 2 cores long synchronous suites can
+/// hold both for a minute or more (AsyncTests' time limits say the same).
+let asyncHangBound: Duration = .seconds(240)
+
 /// The async twin of ``eventually(_:sourceLocation:_:)``: between checks the
 /// task yields, so the waiting test holds no cooperative-pool thread.
 func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) async {
-    let deadline = ContinuousClock.now + hangBound
+    let deadline = ContinuousClock.now + asyncHangBound
     while !condition() {
         if ContinuousClock.now > deadline {
-            Issue.record("\(what) did not happen within \(hangBound)", sourceLocation: sourceLocation)
+            Issue.record("\(what) did not happen within \(asyncHangBound)", sourceLocation: sourceLocation)
             return
         }
         await Task.yield()
