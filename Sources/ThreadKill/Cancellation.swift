@@ -15,7 +15,7 @@ extension KillContext {
     /// `pthread_cancel` or skipped by a jump: every `defer` above runs and every
     /// lock is released, as for any error. A cancel is sticky: the same
     /// ``KillError`` (reason ``KillError/Reason/cancelled``) is thrown again at
-    /// every later delivery point, so the thread ends ``Outcome/cancelled(_:)``
+    /// every later delivery point, so the thread ends ``Outcome/killed(_:)`` (reason ``KillError/Reason/cancelled``)
     /// unless its body returns first. Inside ``uninterruptible(_:)`` the call is
     /// waited for and nothing cancels it.
     ///

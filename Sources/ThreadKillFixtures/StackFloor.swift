@@ -115,7 +115,7 @@ func stackFloorScenario(_ argument: String) {
     do { try thread.requestStop() } catch { say("requestStop failed: \(error)"); exit(4) }
     let outcome: Outcome<String>
     do { outcome = try thread.join() } catch { say("join failed: \(error)"); exit(4) }
-    guard case .stopped = outcome else {
+    guard outcome.report?.reason == .stopRequested else {
         say("unexpected outcome \(outcome)")
         exit(5)
     }

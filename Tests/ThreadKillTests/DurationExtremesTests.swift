@@ -35,7 +35,7 @@ private func stoppedWhileWaiting(_ body: @escaping @Sendable (KillContext) throw
 }
 
 private func isStopped<T>(_ outcome: Outcome<T>) -> Bool {
-    if case .stopped = outcome { return true }
+    if outcome.report?.reason == .stopRequested { return true }
     return false
 }
 

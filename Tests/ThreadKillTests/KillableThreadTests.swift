@@ -37,8 +37,8 @@ struct KillableThreadTests {
         }
         sleeping.wait()
         try thread.requestStop()
-        guard case .stopped(let report) = try thread.joinOrFail() else {
-            Issue.record("expected .stopped")
+        guard case .killed(let report) = try thread.joinOrFail(), report.reason == .stopRequested else {
+            Issue.record("expected a kill by a stop request")
             return
         }
         #expect(report.reason == .stopRequested)

@@ -30,7 +30,7 @@ enum CancelDemo: Demo {
             try worker.cancel()
             outcome = try worker.join()
         }
-        if case .cancelled(let report) = outcome {
+        if case .killed(let report) = outcome, report.reason == .cancelled {
             print("joined: \(report.reason.rawValue) in \(latency.readable)")
         }
     }
