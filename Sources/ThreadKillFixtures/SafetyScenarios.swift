@@ -110,7 +110,7 @@ func paysNothingScenario() {
     var blockedCount = 0  // blocked now that were not before
     for sig in 1...CPthreadShim_sigrtmax() where sigismember(&blocked, sig) == 1 && sigismember(&before, sig) == 0 { blockedCount += 1 }
     let tasks = directoryEntries("/proc/self/task")
-    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(KillableThreads.signal.map { "\($0)" } ?? "none")")
+    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(KillableThreads.signal.map { "\($0.rawValue)" } ?? "none")")
 }
 
 /// How many entries a directory has (not counting "." and "..").

@@ -307,7 +307,7 @@ func signalChoiceScenario(_ mode: String) {
     }
     do {
         _ = try KillableThread { _ in }.join()
-        say("installed \(KillableThreads.signal ?? 0)")
+        say("installed \(KillableThreads.signal?.rawValue ?? 0)")
     } catch {
         say("\(error.code)")
     }

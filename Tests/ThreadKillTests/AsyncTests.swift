@@ -209,9 +209,10 @@ struct AsyncTests {
             try await withTimeout(.milliseconds(30), grace: .seconds(20)) { ctx in try blockInRead(ctx, pipe.read) }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopped, "\(timeout)")
-            #expect(timeout.report.stepThatActed == .requestStop, "\(timeout)")
-            #expect(timeout.report.stepsTaken == [.requestStop], "\(timeout)")
+            #expect(timeout.report?.stopped == true, "\(timeout)")
+            #expect(timeout.report?.stepThatActed == .requestStop, "\(timeout)")
+            #expect(timeout.report?.stepsTaken == [.requestStop], "\(timeout)")
+            #expect(timeout.thread?.name == "withTimeout" && timeout.job == nil && timeout.processOutcome == nil)
         }
         let tid = Atomic<Int32>(0)
         let task = Task {
@@ -266,7 +267,7 @@ struct AsyncTests {
         await expectRefusal(.invalidDuration) { _ = try await process.wait(timeout: .seconds(-1)) }
         await expectRefusal(.invalidDuration) { _ = try await process.terminate(grace: .seconds(-1)) }
         #expect(!process.hasEnded)
-        #expect(try await process.kill().outcome == .signaled(SIGKILL))
+        #expect(try await process.kill().outcome == .signaled(.kill))
         #expect(thread.state != .finished)
         try thread.requestStop()
         _ = try await thread.join()
@@ -279,18 +280,20 @@ struct AsyncTests {
         do {
             _ = try await IsolatedProcess.run(spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixturePath)
             Issue.record("expected a timeout")
-        } catch let error as ThreadKillError {
-            #expect(error.code == .timedOut, "\(error)")
+        } catch let timeout as TimeoutError {
+            // The same error as a thread's timeout, with the process's fields.
+            #expect(timeout.job == "spin" && timeout.processOutcome == .signaled(.terminate), "\(timeout)")
+            #expect(timeout.report == nil && timeout.thread == nil)
         }
 
         let terminated = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
         #expect(try await terminated.wait(timeout: .milliseconds(50)) == nil)
-        #expect(try await terminated.terminate(grace: .seconds(5)).outcome == .signaled(SIGTERM))
+        #expect(try await terminated.terminate(grace: .seconds(5)).outcome == .signaled(.terminate))
         #expect(terminated.hasEnded)
-        #expect(try await terminated.wait().outcome == .signaled(SIGTERM))  // the same result, again
+        #expect(try await terminated.wait().outcome == .signaled(.terminate))  // the same result, again
 
         let killed = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
-        #expect(try await killed.kill().outcome == .signaled(SIGKILL))
+        #expect(try await killed.kill().outcome == .signaled(.kill))
 
         let waited = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
         let waitTask = Task { try await waited.wait(onCancel: .stop(grace: .seconds(5))) }
@@ -300,10 +303,10 @@ struct AsyncTests {
             Issue.record("expected TaskCancelledError")
             return
         }
-        #expect(error.processOutcome == .signaled(SIGTERM), "\(error)")
-        #expect(error.report == nil && error.thread == nil)
+        #expect(error.processOutcome == .signaled(.terminate), "\(error)")
+        #expect(error.report == nil && error.thread == nil && error.job == "spin")
         #expect(waited.hasEnded)
-        #expect(try await waited.wait().outcome == .signaled(SIGTERM))  // the full result stays available
+        #expect(try await waited.wait().outcome == .signaled(.terminate))  // the full result stays available
 
         let runTask = Task { try await IsolatedProcess.run(spin, input: 0, timeout: .seconds(3600), grace: .seconds(5), executable: fixturePath) }
         runTask.cancel()

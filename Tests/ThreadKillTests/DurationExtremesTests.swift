@@ -155,7 +155,7 @@ struct DurationExtremesTests {
         do {
             try withTimeout(.milliseconds(1), grace: forever, ladder: StopLadder([.interrupt])) { ctx in try ctx.sleep(for: .seconds(3600)) }
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopped)
+            #expect(timeout.report?.stopped == true)
         }
         expectRefusal(.invalidDuration) { try withTimeout(negative) { _ in } }
         expectRefusal(.invalidDuration) { try withTimeout(.seconds(1), grace: negative) { _ in } }
@@ -185,7 +185,7 @@ struct DurationExtremesTests {
             let process = try IsolatedProcess.start(spinJob, input: 0, executable: fixturePath)
             #expect(try process.wait(timeout: d) == nil)
             let outcome = try process.terminate(grace: d).outcome
-            #expect(outcome == .signaled(SIGTERM) || outcome == .signaled(SIGKILL), "\(outcome)")
+            #expect(outcome == .signaled(.terminate) || outcome == .signaled(.kill), "\(outcome)")
             #expect(throws: ThreadKillError.self) { try IsolatedProcess.run(spinJob, input: 0, timeout: d, grace: d, executable: fixturePath) }
         }
         #expect(try IsolatedProcess.run(doubleJob, input: 21, timeout: forever, grace: forever, executable: fixturePath) == 42)
@@ -196,7 +196,7 @@ struct DurationExtremesTests {
         expectRefusal(.invalidDuration) { _ = try spinning.terminate(grace: negative) }
         expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(doubleJob, input: 1, timeout: negative, executable: fixturePath) }
         expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(doubleJob, input: 1, timeout: .seconds(1), grace: negative, executable: fixturePath) }
-        #expect(try spinning.terminate(grace: forever).outcome == .signaled(SIGTERM))  // spin ends on SIGTERM
+        #expect(try spinning.terminate(grace: forever).outcome == .signaled(.terminate))  // spin ends on SIGTERM
     }
 
     @Test("process-wide settings: resendWindow 0/1 ns/Int64.max s, shutdown(grace:) and handleTerminationSignals(grace:) at every extreme, in a child process",

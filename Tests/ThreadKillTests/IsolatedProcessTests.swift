@@ -231,7 +231,7 @@ struct IsolatedProcessTests {
         #expect(try process.wait(timeout: .milliseconds(50)) == nil)
         let start = monotonicNanos()
         let result = try process.terminate(grace: .seconds(5))
-        #expect(result.outcome == .signaled(SIGTERM))
+        #expect(result.outcome == .signaled(.terminate))
         #expect(elapsed(since: start) < .seconds(5) + hangBound)
         #expect(process.hasEnded)
     }
@@ -244,7 +244,7 @@ struct IsolatedProcessTests {
         let start = monotonicNanos()
         let result = try process.terminate(grace: .milliseconds(300))
         let took = elapsed(since: start)
-        #expect(result.outcome == .signaled(SIGKILL))
+        #expect(result.outcome == .signaled(.kill))
         #expect(took >= .milliseconds(300))
         #expect(took < .milliseconds(300) + hangBound)
     }
@@ -256,7 +256,7 @@ struct IsolatedProcessTests {
             Issue.record("expected .signaled, got \(result.outcome)")
             return
         }
-        #expect(signal == SIGILL || signal == SIGTRAP)
+        #expect(signal == .illegalInstruction || signal == .trap)
     }
 
     @Test("a job that exits is reported with its status")
@@ -360,7 +360,7 @@ struct IsolatedProcessTests {
         let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
         #expect(throws: ThreadKillError.self) { try process.terminate(grace: .milliseconds(-1)) }
         #expect(throws: ThreadKillError.self) { try process.wait(timeout: .nanoseconds(-1)) }
-        #expect(try process.kill().outcome == .signaled(SIGKILL))
+        #expect(try process.kill().outcome == .signaled(.kill))
     }
 
     @Test("a missing executable is a spawn error")
@@ -372,13 +372,17 @@ struct IsolatedProcessTests {
         #expect(error?.underlyingError?.rawValue == ENOENT)
     }
 
-    @Test("run terminates a job that outlives its timeout")
+    @Test("run terminates a job that outlives its timeout and throws the TimeoutError a thread's timeout throws, with how the job ended")
     func runTimesOut() throws {
         let start = monotonicNanos()
-        let error = #expect(throws: ThreadKillError.self) {
+        let error = #expect(throws: TimeoutError.self) {
             try IsolatedProcess.run(spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixture)
         }
-        #expect(error?.code == .timedOut)
+        #expect(error?.timeout == .milliseconds(100))
+        #expect(error?.job == "spin")
+        #expect(error?.processOutcome == .signaled(.terminate))  // spin ends at SIGTERM
+        #expect(error?.report == nil && error?.thread == nil)
+        #expect(error.map { "\($0)" } == "job spin timed out after 100 ms; the job process was terminated by SIGTERM")
         #expect(elapsed(since: start) < hangBound)
     }
 
@@ -388,7 +392,7 @@ struct IsolatedProcessTests {
         let waiters = (0..<4).map { _ in onPlainThread { try? process.wait().outcome } }
         _ = try process.terminate(grace: .seconds(5))
         for join in waiters {
-            #expect(join() == .signaled(SIGTERM))
+            #expect(join() == .signaled(.terminate))
         }
     }
 
@@ -427,7 +431,7 @@ struct IsolatedProcessTests {
         let start = monotonicNanos()
         let result = try process.terminate(grace: .milliseconds(200))
         #expect(elapsed(since: start) < hangBound)
-        #expect(result.outcome == .signaled(SIGKILL))
+        #expect(result.outcome == .signaled(.kill))
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "grandchild \(pid)\n")
         var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the grandchild survived")
@@ -457,7 +461,7 @@ struct IsolatedProcessTests {
         #expect(getsid(grandchild.pid) == grandchild.pid)
         #expect(getpgid(grandchild.pid) == grandchild.pid)
         let result = terminate ? try process.terminate(grace: .seconds(5)) : try process.kill()
-        #expect(result.outcome == .signaled(terminate ? SIGTERM : SIGKILL))
+        #expect(result.outcome == .signaled(terminate ? .terminate : .kill))
         // Gone by the time the call returns, not some time later.
         #expect(grandchild.hasEnded(), "the grandchild in its own session survived")
     }
@@ -493,7 +497,7 @@ struct IsolatedProcessLeakTests {
             if i % 2 == 0 {
                 #expect(try process.wait().outcome == .returned(2 * i))
             } else {
-                #expect(try process.terminate(grace: .seconds(5)).outcome == .signaled(SIGTERM))
+                #expect(try process.terminate(grace: .seconds(5)).outcome == .signaled(.terminate))
             }
         }
         // A dropped handle kills and reaps its process too.
@@ -580,7 +584,7 @@ struct IsolatedProcessLeakTests {
         let pidfd = CPthreadShim_pidfd_open(pid, 0)
         try #require(pidfd >= 0)
         defer { close(pidfd) }
-        #expect(try process.kill().outcome == .signaled(SIGKILL))
+        #expect(try process.kill().outcome == .signaled(.kill))
         var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the orphaned child survived its parent")
     }

@@ -104,9 +104,13 @@ struct SafetyPromiseTests {
             }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopped, "\(timeout)")
-            #expect(timeout.report.stepThatActed == .requestStop, "\(timeout)")
-            #expect(timeout.report.stepsTaken == [.requestStop], "\(timeout)")
+            #expect(timeout.report?.stopped == true, "\(timeout)")
+            #expect(timeout.report?.stepThatActed == .requestStop, "\(timeout)")
+            #expect(timeout.report?.stepsTaken == [.requestStop], "\(timeout)")
+            // What timed out: a thread, named; no process fields.
+            #expect(timeout.timeout == .milliseconds(30))
+            #expect(timeout.thread?.name == "withTimeout" && timeout.job == nil && timeout.processOutcome == nil)
+            #expect("\(timeout)".hasPrefix("thread withTimeout timed out after 30.0 ms; the thread was stopped by"), "\(timeout)")
         }
     }
 
@@ -142,7 +146,7 @@ struct SafetyPromiseTests {
             }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopCallbacksStillRunning, "\(timeout)")
+            #expect(timeout.report?.stopCallbacksStillRunning == true, "\(timeout)")
         }
         let timeoutElapsed = ContinuousClock.now - timeoutStarted
         releaseTimeout.open()
@@ -240,11 +244,12 @@ struct SafetyPromiseTests {
             }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(!timeout.report.stopped)
-            #expect(try timeout.thread.join(timeout: .zero) == false)
-            #expect(timeout.thread.state != .finished)
+            #expect(timeout.report?.stopped == false)
+            let thread = try #require(timeout.thread)
+            #expect(try thread.join(timeout: .zero) == false)
+            #expect(thread.state != .finished)
             quit.store(true, ordering: .releasing)
-            #expect(try timeout.thread.join(timeout: hangBound) == true)
+            #expect(try thread.join(timeout: hangBound) == true)
         }
     }
 
