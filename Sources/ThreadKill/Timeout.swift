@@ -1,5 +1,5 @@
 /// Work that ran out of time and was stopped for it: a body run by
-/// ``withTimeout(_:grace:ladder:name:_:)``, or a job run by
+/// ``withTimeout(_:grace:ladder:name:_:)-1pagz``, or a job run by
 /// ``IsolatedProcess/run(_:input:timeout:grace:executable:)-x00p``.
 ///
 /// Every ThreadKill call that takes a timeout *and stops the work when it
