@@ -31,7 +31,7 @@ enum CancelDemo: Demo {
             outcome = try worker.join()
         }
         if case .killed(let report) = outcome, report.reason == .cancelled {
-            print("joined: \(report.reason.rawValue) in \(latency.readable)")
+            print("joined: \(report.reason.rawValue) in \(latency.compactDescription)")
         }
     }
 }

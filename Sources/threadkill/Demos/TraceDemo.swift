@@ -36,7 +36,7 @@ enum TraceDemo: Demo {
                 try foreign.requestStop()  // a polite stop sends no signal: the tick carries it
                 ended = try foreign.join()
             }
-            print("foreign read: \(ended?.report?.reason.rawValue ?? "?") within one 5 ms tick (\(latency.readable))")
+            print("foreign read: \(ended?.report?.reason.rawValue ?? "?") within one 5 ms tick (\(latency.compactDescription))")
         }
     }
 }
