@@ -46,10 +46,19 @@ let package = Package(
             name: "CThreadKillTestSupport",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport"]),
+        // What the fixture program and the tests share, written once: the
+        // isolated jobs' names and Codable types, /proc readers. Not a product.
+        .target(name: "ThreadKillTestSupport", dependencies: ["ThreadKill"]),
+        .executableTarget(
+            name: "ThreadKillFixtures",
+            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport"]
+        ),
         .testTarget(
             name: "ThreadKillTests",
-            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillFixtures", "ThreadKillStress", "threadkill"]
+            dependencies: [
+                "ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport",
+                "ThreadKillFixtures", "ThreadKillStress", "threadkill",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6],

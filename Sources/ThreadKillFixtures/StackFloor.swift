@@ -7,16 +7,7 @@ import Glibc
 import CPthreadShim
 import Synchronization
 import ThreadKill
-
-/// Whether thread `tid` of this process is inside system call `nr` now.
-private func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
-    guard let file = fopen("/proc/self/task/\(tid)/syscall", "r") else { return false }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard fgets(&buffer, 256, file) != nil else { return false }
-    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return text.split(separator: " ").first.flatMap { Int($0) } == nr
-}
+import ThreadKillTestSupport
 
 /// Spins (yielding) until `condition` holds; exits with status 3 after 30 s.
 private func waitFor(_ what: String, _ condition: () -> Bool) {

@@ -2,6 +2,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -77,7 +78,7 @@ struct CancelTests {
             }
         }
         // The C cleanup exists once the helper thread does (it inherits the name).
-        eventually("the helper thread started") { taskNames().filter { $0 == "cleanups" }.count == 2 }
+        eventually("the helper thread started") { threadNames().filter { $0 == "cleanups" }.count == 2 }
         try thread.cancel()
         guard try thread.joinOrFail().report?.reason == .cancelled else {
             Issue.record("expected a kill by a cancel")
@@ -98,7 +99,7 @@ struct CancelTests {
             try mutex.withLock { _ in try ctx.cancellableSleep(for: .seconds(3600)) }
             afterCall.store(true, ordering: .relaxed)
         }
-        eventually("the helper thread started") { taskNames().filter { $0 == "cancel-lock" }.count == 2 }
+        eventually("the helper thread started") { threadNames().filter { $0 == "cancel-lock" }.count == 2 }
         try thread.cancel()
         guard case .killed(let report) = try thread.joinOrFail(), report.reason == .cancelled else {
             Issue.record("expected a kill by a cancel")
@@ -121,7 +122,7 @@ struct CancelTests {
             }
             try ctx.checkpoint()  // thrown again here
         }
-        eventually("the helper thread started") { taskNames().filter { $0 == "sticky-cancel" }.count == 2 }
+        eventually("the helper thread started") { threadNames().filter { $0 == "sticky-cancel" }.count == 2 }
         try thread.cancel()
         guard try thread.joinOrFail().report?.reason == .cancelled else {
             Issue.record("expected a kill by a cancel")

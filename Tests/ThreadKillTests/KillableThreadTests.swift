@@ -3,6 +3,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -226,7 +227,7 @@ struct KillableThreadTests {
             try ctx.sleep(for: .seconds(3600))
         }
         started.wait()
-        #expect(taskNames().contains(name))
+        #expect(threadNames().contains(name))
         #expect(KillableThreads.liveThreads.contains { $0.name == name })
         try thread.requestStop()
         _ = try thread.joinOrFail()

@@ -1,6 +1,7 @@
 import CPthreadShim
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -80,7 +81,7 @@ struct LifecycleTests {
             }
             #expect(try thread.joinOrFail().report?.reason == .stopRequested)
         }
-        #expect(!taskNames().contains(name))
+        #expect(!threadNames().contains(name))
         #expect(!KillableThreads.liveThreads.contains { $0.name == name })
     }
 
@@ -96,9 +97,9 @@ struct LifecycleTests {
             }
         }
         started.wait()
-        #expect(taskNames().contains(name))
+        #expect(threadNames().contains(name))
         group.requestStop()
-        eventually("the detached thread exits") { !taskNames().contains(name) }
+        eventually("the detached thread exits") { !threadNames().contains(name) }
     }
 }
 
