@@ -108,6 +108,7 @@ FixtureJob.ignoreTerm.register { (ready: String) -> Int in
     writeLine("ready", toFIFO: ready)
     pauseForever()
 }
+registerReplyOnTerm()
 FixtureJob.crash.register { (x: Int) -> Int in
     let values = [1, 2, 3]
     return values[x]  // out of range: traps

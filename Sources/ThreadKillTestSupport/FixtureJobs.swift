@@ -9,6 +9,7 @@ public enum FixtureJob {
     public static let fail = IsolatedJob<String, Int>("fail")
     public static let spin = IsolatedJob<Int, Int>("spin")
     public static let ignoreTerm = IsolatedJob<String, Int>("ignoreTerm")
+    public static let replyOnTerm = IsolatedJob<String, Int>("replyOnTerm")
     public static let crash = IsolatedJob<Int, Int>("crash")
     public static let exit = IsolatedJob<Int32, Int>("exit")
     public static let print = IsolatedJob<String, Int>("print")

@@ -344,6 +344,25 @@ struct IsolatedProcessTests {
         #expect(elapsed(since: start) < hangBound)
     }
 
+    @Test("run returns the reply of a job that answers the timeout's SIGTERM: work that ended by itself wins over the TimeoutError",
+          .timeLimit(.minutes(3)))
+    func runReplyAfterTimeoutWins() throws {
+        // The job replies once its SIGTERM handler is in place, which it says
+        // on the FIFO. A SIGTERM that came before (a start slower than the
+        // timeout) kills it and proves nothing: try again with a longer timeout.
+        var timeout = Duration.milliseconds(200)
+        for _ in 0..<8 {
+            let ready = FIFO()
+            let result = Result { try IsolatedProcess.run(FixtureJob.replyOnTerm, input: ready.path, timeout: timeout, grace: hangBound, executable: fixture) }
+            if ready.readLine(within: .milliseconds(100)) == "ready" {
+                #expect(try result.get() == 7)
+                return
+            }
+            timeout *= 2
+        }
+        Issue.record("the job never installed its handler before its timeout")
+    }
+
     @Test("many threads waiting get the same result")
     func manyWaiters() throws {
         let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixture)
