@@ -75,14 +75,7 @@ func spawnShell(_ script: String, ownGroup: Bool, ownSession: Bool = false) -> p
 }
 
 func openFDCount() -> Int {
-    guard let dir = opendir("/proc/self/fd") else { return -1 }
-    defer { closedir(dir) }
-    var count = 0
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { count += 1 }
-    }
-    return count - 1  // the directory stream's own fd
+    directoryEntries("/proc/self/fd").count - 1  // the directory stream's own fd
 }
 
 /// Whether `pid` is a zombie child of this process.

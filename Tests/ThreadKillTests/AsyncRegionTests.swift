@@ -2,6 +2,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,19 +13,6 @@ func spin(iterations: Int) -> Int {
     var x = 0
     for j in 0..<iterations { x = x &* 31 &+ j }
     return x
-}
-
-/// Resident set size in bytes.
-func residentBytes() -> Int {
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var size = 0, resident = 0
-    withUnsafeMutablePointer(to: &size) { s in
-        withUnsafeMutablePointer(to: &resident) { r in
-            _ = withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) }
-        }
-    }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
 // A global whose lazy initializer runs under swift_once and takes a while.

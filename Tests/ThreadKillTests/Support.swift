@@ -97,13 +97,7 @@ func uniqueName(_ base: String) -> String {
 }
 
 /// The fixture program beside the test binary (`swift test` builds it there).
-let fixturePath: String = {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    precondition(n > 0, "readlink /proc/self/exe failed")
-    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
-}()
+let fixturePath = siblingExecutable("ThreadKillFixtures")
 
 /// Runs the fixture with `arguments` (and extra `environment` entries); once
 /// its output contains `marker`, sends it `signals`. Returns its wait status
