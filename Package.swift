@@ -48,10 +48,10 @@ let package = Package(
         ),
         // What the fixture program and the tests share, written once: the
         // isolated jobs' names and Codable types, /proc readers. Not a product.
-        .target(name: "ThreadKillTestSupport", dependencies: ["ThreadKill"]),
+        .target(name: "ThreadKillTestSupport", dependencies: ["ThreadKill", "ThreadKillStress"]),
         .executableTarget(
             name: "ThreadKillFixtures",
-            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport"]
+            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport", "ThreadKillStress"]
         ),
         .testTarget(
             name: "ThreadKillTests",

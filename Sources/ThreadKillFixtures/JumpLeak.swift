@@ -6,7 +6,7 @@ import Glibc
 #endif
 import Synchronization
 import ThreadKill
-import ThreadKillTestSupport
+import ThreadKillStress
 
 /// Tickets of the threads that reached their spin loop.
 private let jumpLeakSpinning = Atomic<Int>(0)
@@ -41,7 +41,7 @@ private final class Token: Sendable {
 /// Resident set size in bytes, after returning freed heap pages to the kernel.
 func trimmedResidentBytes() -> Int {
     _ = mallocTrim?(0)
-    return residentBytes()
+    return ProcSelf.residentBytes
 }
 
 /// One thread's life in `mode`; returns the jumps that ended it.

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CPthreadShim
 import ThreadKill
-import ThreadKillTestSupport
+import ThreadKillStress
 
 /// `stuck-callback exit|shutdown`: a non-daemon thread whose stop callback
 /// never returns. `exit` returns from main (the exit policy's ladder must end
@@ -110,7 +110,7 @@ func paysNothingScenario() {
     pthread_sigmask(SIG_BLOCK, nil, &blocked)
     var blockedCount = 0  // blocked now that were not before
     for sig in 1...CPthreadShim_sigrtmax() where sigismember(&blocked, sig) == 1 && sigismember(&before, sig) == 0 { blockedCount += 1 }
-    let tasks = directoryEntries("/proc/self/task").count
+    let tasks = ProcSelf.threadCount
     say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(KillableThreads.signal.map { "\($0.rawValue)" } ?? "none")")
 }
 

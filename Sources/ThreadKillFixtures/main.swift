@@ -5,6 +5,7 @@ import Glibc
 #endif
 import CPthreadShim
 import ThreadKill
+import ThreadKillStress
 import ThreadKillTestSupport
 
 struct FixtureError: Error, CustomStringConvertible {
@@ -75,7 +76,7 @@ func spawnShell(_ script: String, ownGroup: Bool, ownSession: Bool = false) -> p
 }
 
 func openFDCount() -> Int {
-    directoryEntries("/proc/self/fd").count - 1  // the directory stream's own fd
+    ProcSelf.entries("/proc/self/fd").count - 1  // the directory stream's own fd
 }
 
 /// Whether `pid` is a zombie child of this process.

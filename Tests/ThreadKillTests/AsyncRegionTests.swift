@@ -2,7 +2,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
-import ThreadKillTestSupport
+import ThreadKillStress
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,7 +93,7 @@ struct AsyncRegionTests {
         let entered = Atomic(0)
         let landed = Atomic(0)
         let counter = Mutex(0)
-        let rssBefore = residentBytes()
+        let rssBefore = ProcSelf.residentBytes
         let thread = try KillableThread(name: "inject") { ctx in
             for i in 0..<total {
                 do {
@@ -127,7 +127,7 @@ struct AsyncRegionTests {
         }
         _ = try thread.joinOrFail()
         let stats = thread.ref.injectionStatistics
-        let growth = residentBytes() - rssBefore
+        let growth = ProcSelf.residentBytes - rssBefore
         print("10,000 injections: \(stats); RSS growth \(growth / 1024) KiB, \(growth / total) bytes per kill")
         #expect(cleanupRuns.withLock { $0.allSatisfy { $0 == 1 } })
         #expect(stats.totalDeclines > 0, "the checks fired inside the runtime or libc")
