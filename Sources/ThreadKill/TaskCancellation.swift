@@ -52,6 +52,10 @@ public struct CancellationPolicy: Sendable, Hashable {
 /// thread itself, which is still running when ``StopReport/stopped`` is false;
 /// for a process how its job ended.
 ///
+/// Its fields are those of ``TimeoutError`` less the timeout: a cancellation
+/// and a timeout are the two ways ThreadKill stops work for you, and both say
+/// what stopping it did in the same words.
+///
 /// It is thrown only when the work ended because of the cancellation (or did
 /// not end at all). Work that ended by itself meanwhile — a body that returned
 /// or threw its own error, a job that sent its reply — wins: its value is
