@@ -5,13 +5,11 @@
 #ifndef CTHREADKILLTESTSUPPORT_H
 #define CTHREADKILLTESTSUPPORT_H
 
-// Nullability: every pointer in this header is non-null unless it is marked
-// _Nullable. gcc has no nullability qualifiers; there they expand to nothing.
-#if !defined(__clang__) && !defined(_Nullable)
-#define _Nullable
-#endif
+// Every pointer here is non-null unless marked _Nullable (nothing under gcc).
 #if defined(__clang__)
 #pragma clang assume_nonnull begin
+#elif !defined(_Nullable)
+#define _Nullable
 #endif
 
 /// Set (atomically) by the spins below once they run; cleared by `tk_test_reset`.
