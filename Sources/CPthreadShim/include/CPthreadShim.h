@@ -212,6 +212,8 @@ size_t CPthreadShim_signal_frame_size(void);
 
 /// The calling thread's stack size in bytes (pthread_getattr_np), or 0.
 size_t CPthreadShim_current_stack_size(void);
+/// The calling thread's kernel thread id.
+int CPthreadShim_gettid(void);
 
 /// How many times this process is removed from the one that loaded the shim
 /// by fork(): 0 in the original process, bumped in every forked child.
@@ -363,9 +365,6 @@ void CPthreadShim_call_join(CPthreadShim_call *call);
 /// Loads libgcc_s (pthread_cancel needs it for unwinding) by cancelling a
 /// throwaway thread, so no real cancel ever pays for the dlopen. Idempotent.
 void CPthreadShim_cancel_warm_up(void);
-
-/// The calling thread's kernel thread id.
-int CPthreadShim_gettid(void);
 
 // --- Internal to ThreadKill: the leaves of its own cancellable calls ---
 //
