@@ -26,7 +26,7 @@ let package = Package(
             dependencies: ["CPthreadShim"]
         ),
         // The stress engine: a library so that the CLI and the tests share it.
-        // Not a product; it depends on ThreadKill (and its shim, for a foreign read) only.
+        // Not a product; it depends on ThreadKill (and its shim, for pipe2) only.
         .target(
             name: "ThreadKillStress",
             dependencies: ["ThreadKill", "CPthreadShim"]
@@ -35,7 +35,6 @@ let package = Package(
             name: "threadkill",
             dependencies: [
                 "ThreadKill",
-                "CPthreadShim",
                 "ThreadKillStress",
                 "CLatencyFloor",
             ]

@@ -70,7 +70,7 @@ func stackFloorScenario(_ argument: String) {
             } catch let kill as KillError where kill.reason == .interrupted { interrupts.add(1, ordering: .relaxed) }
             step.store(2, ordering: .releasing)
             do {
-                try ctx.blocking { _ = CPthreadShim_foreign_read(readFD, &byte, 1) }
+                try ctx.blocking { _ = Glibc.read(readFD, &byte, 1) }
             } catch let kill as KillError where kill.reason == .interrupted { interrupts.add(1, ordering: .relaxed) }
             step.store(3, ordering: .releasing)
             do {

@@ -1,4 +1,4 @@
-import CPthreadShim
+import CThreadKillTestSupport
 import Synchronization
 import Testing
 @testable import ThreadKill
@@ -72,7 +72,7 @@ struct CancelTests {
                 defer { cleanupOrder.withLock { $0.append("inner defer") } }
                 var micros = 3_600_000_000
                 _ = try withUnsafeMutablePointer(to: &micros) {
-                    try ctx.cancellableCall(CPthreadShim_leaf_usleep, argument: $0,
+                    try ctx.cancellableCall(tk_test_leaf_usleep, argument: $0,
                                             onCancel: countCleanup, cleanupArgument: UnsafeMutableRawPointer(bitPattern: cAddress))
                 }
             }
@@ -163,7 +163,7 @@ struct CancelTests {
     func normalCalls() throws {
         let thread = try KillableThread { ctx -> [Int] in
             var micros = 10
-            let slept = try withUnsafeMutablePointer(to: &micros) { try ctx.cancellableCall(CPthreadShim_leaf_usleep, argument: $0) }
+            let slept = try withUnsafeMutablePointer(to: &micros) { try ctx.cancellableCall(tk_test_leaf_usleep, argument: $0) }
             var code: Int = 0
             do {
                 var byte: UInt8 = 0

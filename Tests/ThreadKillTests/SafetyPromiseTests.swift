@@ -73,7 +73,7 @@ struct SafetyPromiseTests {
             ("waitpid", Int(SYS_wait4), { ctx in _ = try ctx.waitpid(childPid) }),
             ("blocking", Int(SYS_read), { ctx in
                 var byte: UInt8 = 0
-                _ = try ctx.blocking { CPthreadShim_foreign_read(pipe.read, &byte, 1) }
+                _ = try ctx.blocking { Glibc.read(pipe.read, &byte, 1) }
             }),
         ]
         for (name, nr, call) in calls {
