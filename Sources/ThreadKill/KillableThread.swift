@@ -163,7 +163,14 @@ public final class KillableThread<Value: Sendable>: Sendable {
     private func join(until deadline: Deadline) throws(ThreadKillError) -> Outcome<Value>? {
         if core.isCurrentThread { throw .callingThread("join()") }
         if !core.existsHere { throw .notInThisProcess("join()") }
-        guard core.waitDone(until: deadline) else { return nil }
+        // An untimed join waits once, in pthread_join: the thread's end wakes
+        // it (the kernel's exit futex), with no condition-lock wait before it.
+        // A timed join waits on the condition lock (pthread_join has no
+        // deadline); once the thread has published its end, pthread_join
+        // returns at once.
+        if deadline.nanos != nil {
+            guard core.waitDone(until: deadline) else { return nil }
+        }
         reaped.withMaskedLock { reaped in
             if !reaped {
                 pthread_join(pthread, nil)

@@ -359,9 +359,29 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         withRunningThread { CPthreadShim_thread_cpu_nanos($0) }.flatMap { $0 >= 0 ? UInt64($0) : nil }
     }
 
+    /// Waits on the kill word in progress (`ctx.sleep`, the swallowed-kill
+    /// pause): a kill makes the `futex_wake` system call only while one is.
+    private let killWordWaiters = Atomic<Int>(0)
+
+    /// Runs `body`, which waits on the kill word (a futex), counted so that
+    /// ``wake()`` knows to wake it. The count is raised before `body` reads
+    /// the kill word; a sender sets its bit before reading the count (both
+    /// sequentially consistent): either the wait sees the bit (the futex
+    /// compares the word), or the sender sees the count and wakes it.
+    func waitingOnKillWord<R>(_ body: () throws -> R) rethrows -> R {
+        killWordWaiters.add(1, ordering: .sequentiallyConsistent)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)  // orders the C kill-word loads in `body` after the count
+        defer { killWordWaiters.subtract(1, ordering: .releasing) }
+        return try body()
+    }
+
     /// Wakes every wait that watches the kill word: sleeps, monitor waits.
+    /// Called after the kill's bit is set.
     func wake() {
-        CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
+        atomicMemoryFence(ordering: .sequentiallyConsistent)  // the bit before the count (see waitingOnKillWord)
+        if killWordWaiters.load(ordering: .sequentiallyConsistent) != 0 {
+            CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
+        }
         waker.withMaskedLock { $0?() }
     }
 
