@@ -33,6 +33,25 @@ enum Registry {
         _ = shard.lock.withLock { shard.live.removeValue(forKey: core.id) }
     }
 
+    /// The lock that guards `core`'s end (``ThreadCore``'s `isDone` and end
+    /// waiters), with the condition its end is broadcast on: its shard's.
+    /// A thread has no lock of its own for its end (it would cost ~130 bytes
+    /// of malloc per thread); a shard's waiters wake for every end in the
+    /// shard and check their own thread's again.
+    static func endLock(for core: ThreadCore) -> ConditionLock { shard(for: core).lock }
+
+    /// The exit path's one registry step: removes `core` and, under the same
+    /// lock, runs `publish` (which marks its end) and wakes the shard's waiters.
+    static func removeAndPublishEnd<R>(_ core: ThreadCore, _ publish: () -> R) -> R {
+        let shard = shard(for: core)
+        return shard.lock.withLock {
+            shard.live.removeValue(forKey: core.id)
+            let result = publish()
+            shard.lock.broadcast()
+            return result
+        }
+    }
+
     /// The live threads that exist in this process, oldest first.
     static var all: [ThreadCore] {
         shards.flatMap { shard in shard.lock.withLock { Array(shard.live.values) } }.filter(\.existsHere).sorted { $0.id < $1.id }

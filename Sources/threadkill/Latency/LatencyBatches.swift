@@ -198,18 +198,23 @@ private func withPausingChildArguments<R>(_ body: (UnsafePointer<UnsafeMutablePo
 }
 
 /// Bytes of malloc in use per idle killable thread (with its handle), over `count`.
+/// The memory case's count of entered threads: a global, so that the body
+/// captures nothing (its closure context would be the caller's bytes, as the
+/// C floor's per-thread argument, allocated before its measure, is).
+private let memoryEntered = Atomic<Int>(0)
+
 private func idleKillableThreadMalloc(count: Int, stackSize: Int) throws -> Int {
-    let entered = Atomic<Int>(0)
+    memoryEntered.store(0, ordering: .relaxed)
     var threads: [KillableThread<Void>] = []
     threads.reserveCapacity(count)
     let before = CLatencyFloor_mallocInUse()
     for _ in 0..<count {
         threads.append(try KillableThread(name: "lat-mem", stackSize: stackSize) { (ctx: KillContext) throws -> Void in
-            entered.add(1, ordering: .releasing)
+            memoryEntered.add(1, ordering: .releasing)
             try ctx.sleep(for: .seconds(3600))
         })
     }
-    try waitAll(entered: entered, count: count, inSyscall: CLatencyFloor_SYS_futex())
+    try waitAll(entered: memoryEntered, count: count, inSyscall: CLatencyFloor_SYS_futex())
     let after = CLatencyFloor_mallocInUse()
     for thread in threads { try thread.requestStop() }
     for thread in threads { _ = try thread.join() }

@@ -10,7 +10,7 @@ struct LatencyCommand: Subcommand {
     static let trialsOption = OptionSpec("trials", help: "Measured trials per case and side.", defaultValue: "2000")
     static let warmupOption = OptionSpec("warmup", help: "Discarded warm-up trials per case and side.", defaultValue: "50")
     static let runsOption = OptionSpec("runs", help: "Runs per batch case and side (checkpoint, spawn, mass stop, memory, process); 0 skips them.", defaultValue: "5")
-    static let batchesOnlyOption = OptionSpec("batches-only", help: "Runs only the batch cases (1 skips the per-kill cases).", defaultValue: "0")
+    static let onlyOption = OptionSpec("only", help: "Runs only the cases whose label contains this text, such as \"(f)\" or \"mass\".", defaultValue: "every case")
 
     static let spec = CommandSpec(
         path: "threadkill latency",
@@ -23,7 +23,7 @@ struct LatencyCommand: Subcommand {
             comparable within one run on one machine. On a terminal, a progress bar shows the \
             trials done.
             """,
-        options: [trialsOption, warmupOption, runsOption, batchesOnlyOption]
+        options: [trialsOption, warmupOption, runsOption, onlyOption]
     )
 
     static let block = 100
@@ -34,14 +34,14 @@ struct LatencyCommand: Subcommand {
     let warmup: Int
     /// Runs per batch case and side.
     let runs: Int
-    /// Whether only the batch cases run.
-    let batchesOnly: Bool
+    /// Only the cases whose label contains this run (nil: every case).
+    let only: String?
 
     init(_ arguments: ParsedArguments) throws(UsageError) {
         trials = try arguments.value(of: Self.trialsOption, default: 2000, .positive)
         warmup = try arguments.value(of: Self.warmupOption, default: 50, .nonNegative)
         runs = try arguments.value(of: Self.runsOption, default: 5, .nonNegative)
-        batchesOnly = try arguments.value(of: Self.batchesOnlyOption, default: 0, .between(0...1)) == 1
+        only = try arguments.value(of: Self.onlyOption)
     }
 
     func run() throws -> ExitStatus {
@@ -60,7 +60,7 @@ struct LatencyCommand: Subcommand {
         guard pipe(&fds) == 0 else { throw LatencyError("pipe failed: errno \(errno)") }
         defer { fds.forEach { close($0) } }
 
-        let cases = batchesOnly ? [] : LatencyCase.all
+        let cases = LatencyCase.all.filter { only.map($0.label.contains) ?? true }
         let progress = LatencyProgress(cases: cases, trialsPerSide: warmup + trials)
         var results: [(LatencyCase, LatencyStats?, LatencyStats)] = []
         for latencyCase in cases {
@@ -78,7 +78,7 @@ struct LatencyCommand: Subcommand {
             print("batch cases: \(runs) runs per side, C and ThreadKill alternating; median of the runs (min–max)")
             print("")
             var batchResults: [(LatencyBatch, [Double], [Double])] = []
-            for batch in LatencyBatch.all {
+            for batch in LatencyBatch.all where only.map(batch.label.contains) ?? true {
                 var c: [Double] = [], swift: [Double] = []
                 for _ in 0..<runs {
                     c.append(try batch.c(context))
