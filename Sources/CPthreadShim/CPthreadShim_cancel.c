@@ -11,6 +11,11 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,48 +31,167 @@ static void tk_call_cancelled(void *arg) {
     tk_call_publish(call, CPthreadShim_CALL_CANCELLED);
 }
 
-TK_SHIM static void *tk_call_main(void *arg) {
-    CPthreadShim_call *call = arg;
-    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);  // never asynchronous
+// Helpers are cached: one whose call returned parks and runs the next call
+// (no pthread_create per cancellable call); one that is cancelled dies, as
+// pthread_cancel demands. The caller owns its helper from call_start until
+// call_join (which parks it again) or call_cancel (which joins its death),
+// so a cancel can only ever reach the helper of the canceller's own call: if
+// the call returned before the cancel acted, the cancel stays pending and
+// acts at the helper's park (a cancellation point), so a cancelled helper
+// never runs another call.
+
+typedef struct tk_helper {
+    pthread_t thread;
+    sem_t go;                        // posted when `call` is set (or to end an idle helper)
+    CPthreadShim_call *call;         // atomic: the assigned call; NULL when told to end
+    struct tk_helper *next;          // in the idle list
+    char caller_name[16];            // the name the helper takes for this call
+} tk_helper;
+
+enum { TK_IDLE_HELPERS_MAX = 4 };
+static pthread_mutex_t tk_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static tk_helper *tk_idle;       // guarded by tk_pool_lock
+static int tk_idle_count;        // guarded by tk_pool_lock
+static pthread_once_t tk_pool_once = PTHREAD_ONCE_INIT;
+
+// Weak: present only in `swift build --sanitize=thread` builds.
+extern void __tsan_init(void) __attribute__((weak));
+
+// Under TSan a parked helper is never reused: pthread_cancel of a helper
+// parked in TSan's sem_wait interceptor would abort the process.
+static int tk_pool_enabled(void) { return __tsan_init == NULL; }
+
+static void tk_pool_prepare(void) { pthread_mutex_lock(&tk_pool_lock); }
+static void tk_pool_parent(void) { pthread_mutex_unlock(&tk_pool_lock); }
+// In a forked child the idle helpers did not come along: forget them (their
+// few bytes leak, as every thread's memory copied by fork() does).
+static void tk_pool_child(void) {
+    tk_idle = NULL;
+    tk_idle_count = 0;
+    pthread_mutex_init(&tk_pool_lock, NULL);
+}
+static void tk_pool_init(void) { pthread_atfork(tk_pool_prepare, tk_pool_parent, tk_pool_child); }
+
+static const char tk_idle_name[] = "threadkill-call";
+
+TK_SHIM static void tk_run_call(CPthreadShim_call *call) {
     pthread_cleanup_push(tk_call_cancelled, call);
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     call->result = call->function(call->argument);
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     pthread_cleanup_pop(0);
-    tk_call_publish(call, CPthreadShim_CALL_RETURNED);
-    return NULL;
+}
+
+TK_SHIM static void *tk_helper_main(void *arg) {
+    tk_helper *h = arg;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);  // never asynchronous
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    char name[16] = "";
+    prctl(PR_GET_NAME, name);  // inherited from the first caller
+    for (;;) {
+        // Park. A cancel that did not act during the last call acts here.
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        while (sem_wait(&h->go) != 0) {
+        }
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        CPthreadShim_call *call = __atomic_load_n(&h->call, __ATOMIC_ACQUIRE);
+        if (!call) return NULL;  // an idle helper told to end
+        // Named as its caller while it runs the call (as a new thread
+        // inheriting the name would be), neutral while idle.
+        if (strncmp(name, h->caller_name, sizeof name) != 0) {
+            memcpy(name, h->caller_name, sizeof name);
+            prctl(PR_SET_NAME, name);
+        }
+        tk_run_call(call);
+        if (tk_pool_enabled()) {
+            memcpy(name, tk_idle_name, sizeof tk_idle_name);
+            prctl(PR_SET_NAME, name);
+        }
+        tk_call_publish(call, CPthreadShim_CALL_RETURNED);  // `call` may be freed from here on
+        if (!tk_pool_enabled()) return NULL;
+    }
+}
+
+TK_SHIM static void tk_helper_end(tk_helper *h) {
+    pthread_join(h->thread, NULL);
+    sem_destroy(&h->go);
+    free(h);
 }
 
 TK_SHIM int CPthreadShim_call_start(CPthreadShim_call *call) {
-    pthread_attr_t attr;
-    int err = pthread_attr_init(&attr);
-    if (err) return err;
-    sigset_t all;
-    sigfillset(&all);
-    err = pthread_attr_setsigmask_np(&attr, &all);
-    if (!err) err = pthread_create(&call->thread, &attr, tk_call_main, call);
-    pthread_attr_destroy(&attr);
-    return err;
+    pthread_once(&tk_pool_once, tk_pool_init);
+    tk_helper *h = NULL;
+    pthread_mutex_lock(&tk_pool_lock);
+    if (tk_idle) {
+        h = tk_idle;
+        tk_idle = h->next;
+        tk_idle_count--;
+    }
+    pthread_mutex_unlock(&tk_pool_lock);
+    if (!h) {
+        h = calloc(1, sizeof *h);
+        if (!h) return ENOMEM;
+        if (sem_init(&h->go, 0, 0) != 0) {
+            free(h);
+            return errno;
+        }
+        pthread_attr_t attr;
+        int err = pthread_attr_init(&attr);
+        if (err) {
+            sem_destroy(&h->go);
+            free(h);
+            return err;
+        }
+        sigset_t all;
+        sigfillset(&all);
+        err = pthread_attr_setsigmask_np(&attr, &all);
+        if (!err) err = pthread_create(&h->thread, &attr, tk_helper_main, h);
+        pthread_attr_destroy(&attr);
+        if (err) {
+            sem_destroy(&h->go);
+            free(h);
+            return err;
+        }
+    }
+    prctl(PR_GET_NAME, h->caller_name);
+    __atomic_store_n(&h->call, call, __ATOMIC_RELEASE);
+    call->thread = (pthread_t)(uintptr_t)h;  // the helper record, for call_cancel and call_join
+    sem_post(&h->go);
+    return 0;
 }
 
 TK_SHIM int CPthreadShim_call_cancel(CPthreadShim_call *call) {
-    int err = pthread_cancel(call->thread);  // joinable, never detached: safe
-    pthread_join(call->thread, NULL);
+    tk_helper *h = (tk_helper *)(uintptr_t)call->thread;
+    int err = pthread_cancel(h->thread);  // joinable, never detached: safe
+    tk_helper_end(h);  // it dies: in the call (its cleanup ran) or at its park
     return err;
 }
 
 TK_SHIM void CPthreadShim_call_poke(CPthreadShim_call *call) { tk_call_publish(call, CPthreadShim_CALL_POKED); }
 
-TK_SHIM void CPthreadShim_call_join(CPthreadShim_call *call) { pthread_join(call->thread, NULL); }
+TK_SHIM void CPthreadShim_call_join(CPthreadShim_call *call) {
+    tk_helper *h = (tk_helper *)(uintptr_t)call->thread;
+    if (tk_pool_enabled()) {
+        pthread_mutex_lock(&tk_pool_lock);
+        int parked = tk_idle_count < TK_IDLE_HELPERS_MAX;
+        if (parked) {
+            h->next = tk_idle;
+            tk_idle = h;
+            tk_idle_count++;
+        }
+        pthread_mutex_unlock(&tk_pool_lock);
+        if (parked) return;
+        __atomic_store_n(&h->call, NULL, __ATOMIC_RELEASE);  // too many idle: this one ends
+        sem_post(&h->go);
+    }
+    tk_helper_end(h);
+}
 
 TK_SHIM static long tk_pause(void *arg) {
     (void)arg;
     for (;;) pause();
     return 0;
 }
-
-// Weak: present only in `swift build --sanitize=thread` builds.
-extern void __tsan_init(void) __attribute__((weak));
 
 TK_SHIM void CPthreadShim_cancel_warm_up(void) {
     static int warm;  // atomic

@@ -26,3 +26,7 @@ void tk_test_callback_deep(void) {
     tk_test_spin_framed();
     __atomic_add_fetch(&tk_test_depth_returns, 1, __ATOMIC_RELAXED);
 }
+
+#include <malloc.h>
+
+size_t tk_test_malloc_in_use(void) { return mallinfo2().uordblks; }

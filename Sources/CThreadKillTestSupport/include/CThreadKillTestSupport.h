@@ -4,6 +4,8 @@
 #ifndef CTHREADKILLTESTSUPPORT_H
 #define CTHREADKILLTESTSUPPORT_H
 
+#include <stddef.h>
+
 /// Set (atomically) by the spins below once they run; cleared by `tk_test_reset`.
 int tk_test_inside(void);
 /// Lets every spin below return.
@@ -22,5 +24,9 @@ void tk_test_spin_frameless(void);
 /// A callback with a frame that calls another function with a frame, which
 /// spins until released: the caller of this one is two frames down.
 void tk_test_callback_deep(void);
+
+/// Bytes malloc has handed out and not taken back, over every arena
+/// (mallinfo2().uordblks): the per-thread memory test counts it.
+size_t tk_test_malloc_in_use(void);
 
 #endif
