@@ -14,7 +14,6 @@
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -31,48 +30,29 @@ static void tk_call_cancelled(void *arg) {
     tk_call_publish(call, CPthreadShim_CALL_CANCELLED);
 }
 
-// Helpers are cached: one whose call returned parks and runs the next call
-// (no pthread_create per cancellable call); one that is cancelled dies, as
-// pthread_cancel demands. The caller owns its helper from call_start until
-// call_join (which parks it again) or call_cancel (which joins its death),
-// so a cancel can only ever reach the helper of the canceller's own call: if
-// the call returned before the cancel acted, the cancel stays pending and
-// acts at the helper's park (a cancellation point), so a cancelled helper
-// never runs another call.
+// A helper is kept for its caller: one whose call returned parks, and the
+// same thread's next cancellable call runs on it (no pthread_create per call);
+// one that is cancelled dies, as pthread_cancel demands. The record of the
+// call (`call->thread`) keeps the parked helper; the killable thread ends it
+// when it ends (ThreadCore), so no helper outlives its caller. The caller
+// owns its helper throughout, so a cancel can only ever reach the helper of
+// the canceller's own call: if the call returned before the cancel acted, the
+// cancel stays pending and acts at the helper's park (a cancellation point),
+// so a cancelled helper never runs another call.
 
 typedef struct tk_helper {
     pthread_t thread;
-    sem_t go;                        // posted when `call` is set (or to end an idle helper)
-    CPthreadShim_call *call;         // atomic: the assigned call; NULL when told to end
-    struct tk_helper *next;          // in the idle list
-    char caller_name[16];            // the name the helper takes for this call
+    sem_t go;                 // posted when `call` is set (or to end the helper)
+    CPthreadShim_call *call;  // atomic: the assigned call; NULL: end
+    uint32_t generation;      // the fork generation it was started in
 } tk_helper;
-
-enum { TK_IDLE_HELPERS_MAX = 4 };
-static pthread_mutex_t tk_pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static tk_helper *tk_idle;       // guarded by tk_pool_lock
-static int tk_idle_count;        // guarded by tk_pool_lock
-static pthread_once_t tk_pool_once = PTHREAD_ONCE_INIT;
 
 // Weak: present only in `swift build --sanitize=thread` builds.
 extern void __tsan_init(void) __attribute__((weak));
 
-// Under TSan a parked helper is never reused: pthread_cancel of a helper
-// parked in TSan's sem_wait interceptor would abort the process.
-static int tk_pool_enabled(void) { return __tsan_init == NULL; }
-
-static void tk_pool_prepare(void) { pthread_mutex_lock(&tk_pool_lock); }
-static void tk_pool_parent(void) { pthread_mutex_unlock(&tk_pool_lock); }
-// In a forked child the idle helpers did not come along: forget them (their
-// few bytes leak, as every thread's memory copied by fork() does).
-static void tk_pool_child(void) {
-    tk_idle = NULL;
-    tk_idle_count = 0;
-    pthread_mutex_init(&tk_pool_lock, NULL);
-}
-static void tk_pool_init(void) { pthread_atfork(tk_pool_prepare, tk_pool_parent, tk_pool_child); }
-
-static const char tk_idle_name[] = "threadkill-call";
+// Under TSan a helper is never kept: pthread_cancel of a helper parked in
+// TSan's sem_wait interceptor would abort the process.
+static int tk_keep_helpers(void) { return __tsan_init == NULL; }
 
 TK_SHIM static void tk_run_call(CPthreadShim_call *call) {
     pthread_cleanup_push(tk_call_cancelled, call);
@@ -86,8 +66,6 @@ TK_SHIM static void *tk_helper_main(void *arg) {
     tk_helper *h = arg;
     pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);  // never asynchronous
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-    char name[16] = "";
-    prctl(PR_GET_NAME, name);  // inherited from the first caller
     for (;;) {
         // Park. A cancel that did not act during the last call acts here.
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
@@ -95,42 +73,35 @@ TK_SHIM static void *tk_helper_main(void *arg) {
         }
         pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
         CPthreadShim_call *call = __atomic_load_n(&h->call, __ATOMIC_ACQUIRE);
-        if (!call) return NULL;  // an idle helper told to end
-        // Named as its caller while it runs the call (as a new thread
-        // inheriting the name would be), neutral while idle.
-        if (strncmp(name, h->caller_name, sizeof name) != 0) {
-            memcpy(name, h->caller_name, sizeof name);
-            prctl(PR_SET_NAME, name);
-        }
+        if (!call) return NULL;  // told to end
         tk_run_call(call);
-        if (tk_pool_enabled()) {
-            memcpy(name, tk_idle_name, sizeof tk_idle_name);
-            prctl(PR_SET_NAME, name);
-        }
-        tk_call_publish(call, CPthreadShim_CALL_RETURNED);  // `call` may be freed from here on
-        if (!tk_pool_enabled()) return NULL;
+        tk_call_publish(call, CPthreadShim_CALL_RETURNED);  // `call` may be reused or freed from here on
+        if (!tk_keep_helpers()) return NULL;
     }
 }
 
-TK_SHIM static void tk_helper_end(tk_helper *h) {
-    pthread_join(h->thread, NULL);
+TK_SHIM static void tk_helper_free(tk_helper *h) {
     sem_destroy(&h->go);
     free(h);
 }
 
-TK_SHIM int CPthreadShim_call_start(CPthreadShim_call *call) {
-    pthread_once(&tk_pool_once, tk_pool_init);
-    tk_helper *h = NULL;
-    pthread_mutex_lock(&tk_pool_lock);
-    if (tk_idle) {
-        h = tk_idle;
-        tk_idle = h->next;
-        tk_idle_count--;
+/// The call's kept helper, if it exists in this process (after fork() only
+/// the forking thread does: a helper from before is forgotten, its record leaked).
+TK_SHIM static tk_helper *tk_kept_helper(CPthreadShim_call *call) {
+    tk_helper *h = (tk_helper *)(uintptr_t)call->thread;
+    if (h && h->generation != CPthreadShim_fork_generation()) {
+        call->thread = 0;
+        return NULL;
     }
-    pthread_mutex_unlock(&tk_pool_lock);
+    return h;
+}
+
+TK_SHIM int CPthreadShim_call_start(CPthreadShim_call *call) {
+    tk_helper *h = tk_kept_helper(call);
     if (!h) {
         h = calloc(1, sizeof *h);
         if (!h) return ENOMEM;
+        h->generation = CPthreadShim_fork_generation();
         if (sem_init(&h->go, 0, 0) != 0) {
             free(h);
             return errno;
@@ -138,8 +109,7 @@ TK_SHIM int CPthreadShim_call_start(CPthreadShim_call *call) {
         pthread_attr_t attr;
         int err = pthread_attr_init(&attr);
         if (err) {
-            sem_destroy(&h->go);
-            free(h);
+            tk_helper_free(h);
             return err;
         }
         sigset_t all;
@@ -148,43 +118,35 @@ TK_SHIM int CPthreadShim_call_start(CPthreadShim_call *call) {
         if (!err) err = pthread_create(&h->thread, &attr, tk_helper_main, h);
         pthread_attr_destroy(&attr);
         if (err) {
-            sem_destroy(&h->go);
-            free(h);
+            tk_helper_free(h);
             return err;
         }
+        call->thread = (pthread_t)(uintptr_t)h;  // the record keeps its helper
     }
-    prctl(PR_GET_NAME, h->caller_name);
     __atomic_store_n(&h->call, call, __ATOMIC_RELEASE);
-    call->thread = (pthread_t)(uintptr_t)h;  // the helper record, for call_cancel and call_join
     sem_post(&h->go);
     return 0;
 }
 
 TK_SHIM int CPthreadShim_call_cancel(CPthreadShim_call *call) {
-    tk_helper *h = (tk_helper *)(uintptr_t)call->thread;
+    tk_helper *h = tk_kept_helper(call);
+    if (!h) return 0;
     int err = pthread_cancel(h->thread);  // joinable, never detached: safe
-    tk_helper_end(h);  // it dies: in the call (its cleanup ran) or at its park
+    pthread_join(h->thread, NULL);        // it died: in the call (its cleanup ran) or at its park
+    tk_helper_free(h);
+    call->thread = 0;
     return err;
 }
 
 TK_SHIM void CPthreadShim_call_poke(CPthreadShim_call *call) { tk_call_publish(call, CPthreadShim_CALL_POKED); }
 
 TK_SHIM void CPthreadShim_call_join(CPthreadShim_call *call) {
-    tk_helper *h = (tk_helper *)(uintptr_t)call->thread;
-    if (tk_pool_enabled()) {
-        pthread_mutex_lock(&tk_pool_lock);
-        int parked = tk_idle_count < TK_IDLE_HELPERS_MAX;
-        if (parked) {
-            h->next = tk_idle;
-            tk_idle = h;
-            tk_idle_count++;
-        }
-        pthread_mutex_unlock(&tk_pool_lock);
-        if (parked) return;
-        __atomic_store_n(&h->call, NULL, __ATOMIC_RELEASE);  // too many idle: this one ends
-        sem_post(&h->go);
-    }
-    tk_helper_end(h);
+    if (tk_keep_helpers()) return;  // parked, kept by the record for the next call
+    tk_helper *h = tk_kept_helper(call);
+    if (!h) return;
+    pthread_join(h->thread, NULL);  // it returned after publishing
+    tk_helper_free(h);
+    call->thread = 0;
 }
 
 TK_SHIM static long tk_pause(void *arg) {
@@ -200,8 +162,16 @@ TK_SHIM void CPthreadShim_cancel_warm_up(void) {
     // of its interceptors; the warm-up only saves the first real cancel a
     // dlopen, so under TSan a call that is never cancelled must not pay it.
     if (__tsan_init) return;
+    // The throwaway helper would inherit the caller's name, and could be
+    // taken for the caller's real helper (thread-name tests look for two
+    // threads of that name): it is created under a neutral name.
+    char name[16] = "";
+    prctl(PR_GET_NAME, name);
+    prctl(PR_SET_NAME, "threadkill-call");
     CPthreadShim_call call = {.function = tk_pause};
-    if (CPthreadShim_call_start(&call) == 0) CPthreadShim_call_cancel(&call);
+    int started = CPthreadShim_call_start(&call) == 0;
+    prctl(PR_SET_NAME, name);
+    if (started) CPthreadShim_call_cancel(&call);
 }
 
 TK_SHIM long CPthreadShim_leaf_read(void *args) {

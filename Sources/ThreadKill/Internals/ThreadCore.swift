@@ -79,7 +79,35 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     deinit {
+        callRecord?.deallocate()
         CPthreadShim_block_destroy(block)
+    }
+
+    /// The record of the thread's cancellable C calls (Cancellation.swift),
+    /// made on first use and kept for the core's life: a kill's waker (which
+    /// pokes it) runs outside the waker lock, so it may reach the record
+    /// after its call ended — then it only wakes a later call spuriously,
+    /// which re-checks. It also keeps the helper thread parked by the last
+    /// call that returned, for the next; the thread's exit ends it. Owner thread only.
+    private var callRecord: UnsafeMutablePointer<CPthreadShim_call>?
+
+    /// The record for a cancellable call, set to `call` (owner thread only).
+    /// Its state word is stored atomically: a late poke may touch it meanwhile.
+    func cancellableCallRecord(_ call: CPthreadShim_call) -> UnsafeMutablePointer<CPthreadShim_call> {
+        guard let record = callRecord else {
+            let record = UnsafeMutablePointer<CPthreadShim_call>.allocate(capacity: 1)
+            record.initialize(to: call)
+            callRecord = record
+            return record
+        }
+        record.pointee.result = call.result
+        // Not `thread`: the record keeps the helper parked by the last call.
+        record.pointee.function = call.function
+        record.pointee.argument = call.argument
+        record.pointee.cleanup = call.cleanup
+        record.pointee.cleanup_argument = call.cleanup_argument
+        CPthreadShim_word_store(CPthreadShim_call_state(record), call.state)
+        return record
     }
 
     // MARK: Lifecycle
@@ -116,6 +144,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
         _ = word.compareExchange(expected: Lifecycle.starting.rawValue, desired: Lifecycle.running.rawValue, ordering: .acquiringAndReleasing)
         body()
+        // The helper thread a cancellable call left parked ends with its caller.
+        if let callRecord { _ = CPthreadShim_call_cancel(callRecord) }
         if tick.started { CPthreadShim_tick_stop(tick.timer) }
         passExitGate()
         CPthreadShim_thread_bind(nil)
@@ -393,7 +423,14 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         if killWordWaiters.load(ordering: .sequentiallyConsistent) != 0 {
             CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
         }
-        waker.withMaskedLock { $0?() }
+        // Called outside the lock: the waker's futex wake may hand this CPU
+        // to the woken thread, which then takes the lock to clear the waker;
+        // under the lock it waited for this thread to run again (3.4 ms once
+        // in a traced cancel). Every waker stays safe to call after it was
+        // cleared: a monitor's is retained by its closure, a cancellable
+        // call's record lives as long as the core.
+        let waker = self.waker.withMaskedLock { $0 }
+        waker?()
     }
 
     /// Sends the signal unless one is already in flight.
