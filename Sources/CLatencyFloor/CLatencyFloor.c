@@ -462,7 +462,7 @@ int CLatencyFloor_waitProcessInSyscall(int pid, long nr, uint64_t timeoutNanos) 
         struct dirent *entry;
         while (!found && (entry = readdir(dir)) != NULL) {
             if (entry->d_name[0] == '.') continue;
-            char file[128];
+            char file[300];  // "/proc/" + pid + "/task/" + a 255-byte name + "/syscall"
             snprintf(file, sizeof file, "/proc/%d/task/%s/syscall", pid, entry->d_name);
             FILE *f = fopen(file, "r");
             if (!f) continue;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 // Read by the assembly spin too (tk_test_frameless.S): plain ints, accessed atomically.
@@ -40,3 +41,5 @@ long tk_test_leaf_usleep(void *microseconds) {
 
 
 size_t tk_test_malloc_in_use(void) { return mallinfo2().uordblks; }
+
+long tk_test_SYS_clock_nanosleep(void) { return SYS_clock_nanosleep; }

@@ -77,8 +77,11 @@ struct CancelTests {
                 }
             }
         }
-        // The C cleanup exists once the helper thread does (it inherits the name).
-        eventually("the helper thread started") { threadNames().filter { $0 == "cleanups" }.count == 2 }
+        // The C cleanup exists once the helper thread (it inherits the name) is
+        // inside the leaf's nanosleep: a kept helper exists before its first call.
+        eventually("the helper thread is inside the leaf") {
+            threads().contains { $0.name == "cleanups" && isInSyscall(tid: $0.id, tk_test_SYS_clock_nanosleep()) }
+        }
         try thread.cancel()
         guard try thread.joinOrFail().report?.reason == .cancelled else {
             Issue.record("expected a kill by a cancel")

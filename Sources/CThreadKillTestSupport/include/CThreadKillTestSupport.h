@@ -41,6 +41,8 @@ size_t tk_test_malloc_in_use(void);
 /// count of microseconds the argument points to (not NULL, despite the type
 /// `cancellableCall` asks for). Returns 0, or -errno (-EINVAL if negative).
 long tk_test_leaf_usleep(void *_Nullable microseconds);
+/// The system call glibc's nanosleep makes (clock_nanosleep): where that leaf blocks.
+long tk_test_SYS_clock_nanosleep(void);
 
 #if defined(__clang__)
 #pragma clang assume_nonnull end
