@@ -10,7 +10,7 @@ set -euo pipefail
 libdir=$(dirname "$(swift -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')")/swift/linux
 [ -d "$libdir" ] || libdir=$(swift -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')/linux
 status=0
-for name in libswiftCore libswift_Concurrency libswiftSynchronization libswift_StringProcessing libswift_RegexParser; do
+for name in libswiftCore libswift_Concurrency libswiftSynchronization libswift_StringProcessing libswift_RegexParser libswiftSwiftOnoneSupport libswiftGlibc; do
   lib=$libdir/$name.so
   if [ ! -f "$lib" ]; then echo "check-frame-pointers: $lib not found" >&2; status=1; continue; fi
   writes=$(objdump -d --no-show-raw-insn "$lib" | awk -F'\t' 'NF >= 2 {

@@ -28,11 +28,15 @@ typedef struct {
     uintptr_t lo, hi;
     int kind;
     int keeps_fp;  // code never uses the frame-pointer register for data
+    int unwind;    // index in tk_table.unwind of its object's CFI, or -1
 } tk_range;
+
+enum { TK_UNWIND_MAX = 10 };  // the executable, seven runtime libraries, libc
 typedef struct tk_table {
     struct tk_table *retired;  // the table this one replaced: kept, and reachable
     int count;
     unsigned long long generation;
+    tk_unwind_object unwind[TK_UNWIND_MAX];
     tk_range ranges[];
 } tk_table;
 
@@ -53,6 +57,8 @@ typedef struct {
     const char *const *vouched;
     int vouched_count;
     unsigned long long generation;
+    tk_unwind_object unwind[TK_UNWIND_MAX];
+    int unwind_count;
 } tk_build;
 
 // A vouched name is a prefix of the library's file name ("libpcre2-8"
@@ -95,20 +101,45 @@ TK_SHIM int CPthreadShim_library_matches(const char *name, void (*found)(const c
 
 // The Swift runtime's core libraries are built with frame pointers (for
 // Swift's backtracer): their code never keeps data in the frame-pointer
-// register. scripts/check-frame-pointers.sh verifies that for the installed
+// register (libswiftSwiftOnoneSupport holds the prespecializations a debug
+// build calls). scripts/check-frame-pointers.sh verifies that for the installed
 // toolchain; it is not true of every libswift* (libswiftDispatch and
 // libswiftDistributed use rbp for data in places), nor of glibc. SwiftPM
 // builds the executable with frame pointers too.
 static int tk_is_swift_runtime(const char *path) {
     static const char *const names[] = {
         "libswiftCore.so", "libswift_Concurrency.so", "libswiftSynchronization.so",
-        "libswift_StringProcessing.so", "libswift_RegexParser.so",
+        "libswift_StringProcessing.so", "libswift_RegexParser.so", "libswiftSwiftOnoneSupport.so",
+        "libswiftGlibc.so",
     };
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strncmp(base, names[i], strlen(names[i])) == 0) return 1;
     return 0;
+}
+
+static int tk_is_libc(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return strcmp(slash ? slash + 1 : path, "libc.so.6") == 0;
+}
+
+// Records where an object's .eh_frame_hdr and the read-only segment holding
+// its unwind tables are; the index in bd->unwind, or -1.
+static int tk_add_unwind(const struct dl_phdr_info *info, tk_build *bd) {
+    if (bd->unwind_count == TK_UNWIND_MAX) return -1;
+    uintptr_t hdr = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME) hdr = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+    for (int i = 0; hdr && i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_filesz;
+        if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && hdr >= lo && hdr < hi) {
+            bd->unwind[bd->unwind_count] = (tk_unwind_object){(const void *)hdr, lo, hi};
+            return bd->unwind_count++;
+        }
+    }
+    return -1;
 }
 
 static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
@@ -118,6 +149,8 @@ static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
     int is_main = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
     int kind = is_main ? TK_OWN : tk_is_vouched(info->dlpi_name, bd) ? TK_VOUCHED : TK_LIBRARY;
     int keeps_fp = is_main || tk_is_swift_runtime(info->dlpi_name);
+    // Hijacked returns unwind frames of these objects by their CFI.
+    int unwind = keeps_fp || (kind == TK_LIBRARY && tk_is_libc(info->dlpi_name)) ? tk_add_unwind(info, bd) : -1;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
@@ -126,7 +159,7 @@ static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
             bd->ranges = realloc(bd->ranges, sizeof(tk_range) * (size_t)bd->capacity);
         }
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        bd->ranges[bd->count++] = (tk_range){lo, lo + ph->p_memsz, kind, keeps_fp};
+        bd->ranges[bd->count++] = (tk_range){lo, lo + ph->p_memsz, kind, keeps_fp, unwind};
     }
     return 0;
 }
@@ -181,6 +214,7 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
     t->retired = old;
     t->count = bd.count;
     t->generation = bd.generation;
+    memcpy(t->unwind, bd.unwind, sizeof bd.unwind);
     memcpy(t->ranges, bd.ranges, sizeof(tk_range) * (size_t)bd.count);
     free(bd.ranges);
     // With a statically linked Swift runtime the executable's range holds the
@@ -406,28 +440,46 @@ static int tk_after_call(const tk_range *code, uintptr_t ret) {
     return 0;
 }
 
+static int tk_in_shim(uintptr_t pc) {
+    return pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim;
+}
+
 // The return-address word to hijack for a thread interrupted at `at`, or NULL.
+//
+// Frame by frame from the interrupted one to the region's anchor: the
+// interrupted frame by its object's unwind table (its function may be in a
+// prologue or epilogue, or be a frameless leaf, where rbp is still the
+// caller's — and the caller may be glibc, whose rbp is data); a caller by its
+// frame record if its code keeps frame pointers (a function that made a call
+// has set its frame up), by glibc's unwind table otherwise; any other code
+// ends the search.
 static uintptr_t *tk_hijack_slot(const tk_table *t, const tk_region *r, const tk_point *at) {
-    const tk_range *pc = tk_range_of(t, at->pc);
-    if (!pc || !pc->keeps_fp) return NULL;
-    if (at->pc >= (uintptr_t)__start_tkshim && at->pc < (uintptr_t)__stop_tkshim) return NULL;
+    const tk_range *code = tk_range_of(t, at->pc);
+    if (!code || code->unwind < 0 || tk_in_shim(at->pc)) return NULL;
+    tk_frame frame = {at->pc, at->sp, at->fp};
     uintptr_t *candidate = NULL;
-    uintptr_t fp = at->fp;
     for (int depth = 0; depth < 512; depth++) {
-        if (fp < at->sp || fp >= r->anchor || (fp & 7)) return NULL;
-        uintptr_t *frame = (uintptr_t *)fp;
-        uintptr_t next = frame[0], ret = frame[1];
-        if (next == r->anchor) return candidate;  // `ret` is CPthreadShim_async_run's
-        const tk_range *code = tk_range_of(t, ret);
-        if (!code || !code->keeps_fp || !tk_after_call(code, ret)) return NULL;
-        if (ret >= (uintptr_t)__start_tkshim && ret < (uintptr_t)__stop_tkshim) return NULL;
-        if (code->kind == TK_OWN) {
-            if (!candidate) candidate = &frame[1];   // the innermost return into own code
+        uintptr_t *slot = NULL;
+        if (depth > 0 && code->keeps_fp) {
+            uintptr_t fp = frame.fp;
+            if (fp < frame.sp || fp >= r->anchor || (fp & 7)) return NULL;
+            uintptr_t *record = (uintptr_t *)fp;
+            if (record[0] == r->anchor) return candidate;  // its return is CPthreadShim_async_run's
+            slot = &record[1];
+            frame = (tk_frame){record[1], fp + 16, record[0]};
         } else {
-            candidate = NULL;                        // a runtime frame further out: start again
+            if (code->unwind < 0 || !tk_cfi_step(&t->unwind[code->unwind], &frame, frame.sp, r->anchor, &slot, depth > 0))
+                return NULL;
+            // Returned into CPthreadShim_async_run, whose frame is the anchor.
+            if (frame.fp == r->anchor && tk_in_shim(frame.pc)) return candidate;
         }
-        if (next <= fp) return NULL;
-        fp = next;
+        // The return already hijacked: its real target is the saved one.
+        if (slot && slot == tk_hijack.slot && frame.pc == (uintptr_t)CPthreadShim_hijack_trampoline) frame.pc = tk_hijack.ret;
+        code = tk_range_of(t, frame.pc);
+        if (!code || tk_in_shim(frame.pc) || !tk_after_call(code, frame.pc)) return NULL;
+        if (!code->keeps_fp && code->unwind < 0) return NULL;  // neither frame records nor a table to trust
+        if (code->kind != TK_OWN) candidate = NULL;  // a runtime frame further out: start again
+        else if (!candidate) candidate = slot;       // the innermost return into own code
     }
     return NULL;
 }
@@ -501,7 +553,8 @@ void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno, i
     if (reason >= 0) {
         __atomic_fetch_add(&b->declines[reason], 1, __ATOMIC_RELAXED);
 #if defined(__x86_64__)
-        if (reason == CPthreadShim_DECLINE_PC || reason == CPthreadShim_DECLINE_FRAME) {
+        if (reason == CPthreadShim_DECLINE_PC || reason == CPthreadShim_DECLINE_FRAME ||
+            reason == CPthreadShim_DECLINE_STACK_WORD) {
             const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
             if (t) tk_hijack_arm(b, t, r, &at);
         }

@@ -102,7 +102,31 @@ struct SafetyCheckTests {
         CPthreadShim_word_store(UnsafeMutableRawPointer(word).assumingMemoryBound(to: UInt32.self), 2)
         // The body returns only once the kill has landed (its loop is endless).
         #expect(try thread.joinOrFail().value == 0, "the library's copy of its frame record is intact")
-        #expect(thread.ref.injectionStatistics.returnsHijacked == 0)
+    }
+
+    @Test("hijacked returns: the interrupted frame is unwound by its unwind table, never through a frame pointer its caller may have left holding data",
+          .timeLimit(.minutes(1)))
+    func hijackUnwindsTheInterruptedFrameByItsTable() throws {
+        // Our own frameless callback (it never sets rbp up) called by a library
+        // whose rbp points at a copy of its frame record: a walk that trusted
+        // rbp because the PC is in our code would take the copy for a record.
+        let library = try HazardLibrary.shared.get()
+        tk_test_reset()
+        let thread = try KillableThread(name: "fake-frame-cb") { ctx -> Int32 in
+            var written: Int32 = -1
+            do {
+                try ctx.asyncKillable {
+                    written = library.fakeFrameCall(tk_test_spin_frameless)
+                    while true { _ = spin(iterations: 1000) }
+                }
+            } catch is KillError {}
+            return written
+        }
+        eventually("inside the callback") { tk_test_inside() != 0 }
+        try interruptAndAwaitHandler(thread)
+        eventually("a few declines in the callback") { thread.ref.injectionStatistics.totalDeclines >= 3 }
+        tk_test_release()
+        #expect(try thread.joinOrFail().value == 0, "the library's copy of its frame record is intact")
     }
     #endif
 
