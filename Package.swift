@@ -26,7 +26,7 @@ let package = Package(
             dependencies: ["CPthreadShim"]
         ),
         // The stress engine: a library so that the CLI and the tests share it.
-        // Not a product; it depends on ThreadKill (and its shim, for a foreign read) only.
+        // Not a product; it depends on ThreadKill (and its shim, for pipe2) only.
         .target(
             name: "ThreadKillStress",
             dependencies: ["ThreadKill", "CPthreadShim"]
@@ -35,7 +35,6 @@ let package = Package(
             name: "threadkill",
             dependencies: [
                 "ThreadKill",
-                "CPthreadShim",
                 "ThreadKillStress",
                 "CLatencyFloor",
             ]
@@ -46,10 +45,19 @@ let package = Package(
             name: "CThreadKillTestSupport",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        .executableTarget(name: "ThreadKillFixtures", dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport"]),
+        // What the fixture program and the tests share, written once: the
+        // isolated jobs' names and Codable types, /proc readers. Not a product.
+        .target(name: "ThreadKillTestSupport", dependencies: ["ThreadKill", "ThreadKillStress"]),
+        .executableTarget(
+            name: "ThreadKillFixtures",
+            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport", "ThreadKillStress"]
+        ),
         .testTarget(
             name: "ThreadKillTests",
-            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillFixtures", "ThreadKillStress", "threadkill"]
+            dependencies: [
+                "ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport",
+                "ThreadKillFixtures", "ThreadKillStress", "threadkill",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6],

@@ -102,6 +102,15 @@ static void waitEntered(Trial *t) {
     while (!atomic_load_explicit(&t->entered, memory_order_acquire)) sched_yield();
 }
 
+// Starts `target` on a new thread and returns once it spins (20 µs after it
+// said it entered); 0 with errno set if the thread could not start.
+static int spinningTrial(Trial *t, pthread_t *th, void *(*target)(void *)) {
+    if ((errno = pthread_create(th, NULL, target, t)) != 0) return 0;
+    waitEntered(t);
+    CLatencyFloor_spin(20000);
+    return 1;
+}
+
 // Runs warmup + n trials of `body`, which returns a sample or 0 on failure
 // (errno set).
 typedef uint64_t (*TrialFn)(int signo, int fd);
@@ -129,9 +138,7 @@ static uint64_t flagTrial(int signo, int fd) {
     (void)signo, (void)fd;
     Trial t = {0};
     pthread_t th;
-    if ((errno = pthread_create(&th, NULL, flagTarget, &t)) != 0) return 0;
-    waitEntered(&t);
-    CLatencyFloor_spin(20000);
+    if (!spinningTrial(&t, &th, flagTarget)) return 0;
     uint64_t start = CLatencyFloor_nowNanos();
     atomic_store_explicit(&t.stop, 1, memory_order_release);
     pthread_join(th, NULL);
@@ -229,9 +236,7 @@ static uint64_t jumpTrial(int signo, int fd) {
     (void)fd;
     Trial t = {0};
     pthread_t th;
-    if ((errno = pthread_create(&th, NULL, spinTarget, &t)) != 0) return 0;
-    waitEntered(&t);
-    CLatencyFloor_spin(20000);
+    if (!spinningTrial(&t, &th, spinTarget)) return 0;
     uint64_t start = CLatencyFloor_nowNanos();
     pthread_kill(th, signo);
     pthread_join(th, NULL);

@@ -341,7 +341,3 @@ TK_SHIM void CPthreadShim_futex_wake_all(uint32_t *addr) {
 }
 
 TK_SHIM int CPthreadShim_gettid(void) { return (int)syscall(SYS_gettid); }
-
-TK_SHIM long CPthreadShim_foreign_read(int fd, void *buf, size_t n) {
-    return read(fd, buf, n);
-}

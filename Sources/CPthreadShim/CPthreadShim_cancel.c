@@ -91,24 +91,12 @@ TK_SHIM long CPthreadShim_leaf_read(void *args) {
 // of 71.6 minutes or more). The helper blocks every signal, but a stop and
 // continue of the process may still end the sleep early with EINTR: go on
 // with what remains. A cancellation point (clock_nanosleep).
-TK_SHIM static long tk_sleep_fully(struct timespec request) {
-    struct timespec remaining;
+TK_SHIM long CPthreadShim_leaf_sleep(void *duration) {
+    struct timespec request = *(const struct timespec *)duration, remaining;
+    if (request.tv_sec < 0 || request.tv_nsec < 0 || request.tv_nsec >= 1000000000L) return -EINVAL;
     int err;
     while ((err = clock_nanosleep(CLOCK_MONOTONIC, 0, &request, &remaining)) == EINTR) request = remaining;
     return -err;
-}
-
-TK_SHIM long CPthreadShim_leaf_sleep(void *duration) {
-    const struct timespec *request = duration;
-    if (request->tv_sec < 0 || request->tv_nsec < 0 || request->tv_nsec >= 1000000000L) return -EINVAL;
-    return tk_sleep_fully(*request);
-}
-
-TK_SHIM long CPthreadShim_leaf_usleep(void *microseconds) {
-    long us = *(const long *)microseconds;
-    if (us < 0) return -EINVAL;
-    struct timespec request = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-    return tk_sleep_fully(request);
 }
 
 TK_SHIM long CPthreadShim_leaf_poll(void *args) {

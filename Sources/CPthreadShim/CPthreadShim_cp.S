@@ -7,7 +7,7 @@
 // SA_RESTART an interrupted blocking syscall is rewound onto the syscall
 // instruction, so it is inside the range too. A PC at cp_end means the syscall
 // finished (maybe with a side effect): its result is kept.
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
     .section tkshim,"ax",@progbits
     .globl CPthreadShim_cp_asm
     .hidden CPthreadShim_cp_asm
@@ -17,7 +17,9 @@
     .hidden CPthreadShim_cp_end
     .globl CPthreadShim_cp_cancel
     .hidden CPthreadShim_cp_cancel
-    .type CPthreadShim_cp_asm,@function
+    .type CPthreadShim_cp_asm,%function
+#endif
+#if defined(__x86_64__)
 CPthreadShim_cp_asm:
 CPthreadShim_cp_begin:
     mov (%rdi), %eax
@@ -38,16 +40,6 @@ CPthreadShim_cp_cancel:
     ret
     .size CPthreadShim_cp_asm, .-CPthreadShim_cp_asm
 #elif defined(__aarch64__)
-    .section tkshim,"ax",@progbits
-    .globl CPthreadShim_cp_asm
-    .hidden CPthreadShim_cp_asm
-    .globl CPthreadShim_cp_begin
-    .hidden CPthreadShim_cp_begin
-    .globl CPthreadShim_cp_end
-    .hidden CPthreadShim_cp_end
-    .globl CPthreadShim_cp_cancel
-    .hidden CPthreadShim_cp_cancel
-    .type CPthreadShim_cp_asm,%function
 CPthreadShim_cp_asm:
 CPthreadShim_cp_begin:
     ldr w9, [x0]

@@ -1,5 +1,8 @@
 #include "CThreadKillTestSupport.h"
 
+#include <errno.h>
+#include <time.h>
+
 // Read by the assembly spin too (tk_test_frameless.S): plain ints, accessed atomically.
 int tk_test_inside_flag;
 int tk_test_release_flag;
@@ -25,4 +28,11 @@ static int tk_test_depth_returns;
 void tk_test_callback_deep(void) {
     tk_test_spin_framed();
     __atomic_add_fetch(&tk_test_depth_returns, 1, __ATOMIC_RELAXED);
+}
+
+long tk_test_leaf_usleep(void *microseconds) {
+    long us = *(const long *)microseconds;
+    if (us < 0) return -EINVAL;
+    struct timespec request = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    return nanosleep(&request, NULL) == 0 ? 0 : -errno;
 }

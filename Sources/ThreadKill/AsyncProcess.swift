@@ -21,12 +21,13 @@ extension IsolatedProcess {
     ///
     /// - Returns: What the job returned (also when the task was cancelled but
     ///   the job had already sent its reply).
-    /// - Throws: ``TaskCancelledError`` (with ``TaskCancelledError/processOutcome``)
-    ///   when the task was cancelled and the job was terminated; the job's
-    ///   carried-back ``IsolatedJobError``; ``ThreadKillError`` for a negative
-    ///   duration (``ThreadKillError/Code/invalidDuration``), a timeout
-    ///   (``ThreadKillError/Code/timedOut``), a process that ended without a
-    ///   reply, or a failed start.
+    /// - Throws: ``TimeoutError`` (with ``TimeoutError/processOutcome``) when
+    ///   `timeout` passed and the job was terminated; ``TaskCancelledError``
+    ///   (with ``TaskCancelledError/processOutcome``) when the task was
+    ///   cancelled and the job was terminated; the job's carried-back
+    ///   ``IsolatedJobError``; ``ThreadKillError`` for a negative duration
+    ///   (``ThreadKillError/Code/invalidDuration``), a process that ended
+    ///   without a reply (``ThreadKillError/Code/processEnded``), or a failed start.
     public static func run<Input>(
         _ job: IsolatedJob<Input, Output>,
         input: Input,
@@ -44,8 +45,8 @@ extension IsolatedProcess {
         if let result = try await process.wait(timeoutNanos: timeoutNanos, onCancel: .stop(grace: grace), "IsolatedProcess.run") {
             return try result.outcome.get()
         }
-        _ = try await process.terminate(grace: grace)
-        throw ThreadKillError(.timedOut, "job \(job.name) timed out after \(timeout) and was terminated")
+        let result = try await process.terminate(grace: grace)
+        return try outputAfterTimeout(result, job: job.name, timeout: timeout)
     }
 
     /// Waits for the process to end and returns how its job ended, suspending
@@ -128,10 +129,8 @@ extension IsolatedProcess {
         termination.resolve(nil)  // no cancellation came before the wait ended: none counts now
         guard let terminated = await termination.value else { return try waited.get() }
         let result = try await terminated.value.get()
-        switch result.outcome {
-        case .returned, .threw: return result  // the job replied by itself: its result wins
-        case .exited(let status): throw TaskCancelledError(processOutcome: .exited(status))
-        case .signaled(let signal): throw TaskCancelledError(processOutcome: .signaled(signal))
-        }
+        // The job replied by itself: its result wins.
+        guard let ended = result.outcome.withoutReply else { return result }
+        throw TaskCancelledError(job: job, processOutcome: ended)
     }
 }

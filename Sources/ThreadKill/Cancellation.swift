@@ -15,15 +15,31 @@ extension KillContext {
     /// `pthread_cancel` or skipped by a jump: every `defer` above runs and every
     /// lock is released, as for any error. A cancel is sticky: the same
     /// ``KillError`` (reason ``KillError/Reason/cancelled``) is thrown again at
-    /// every later delivery point, so the thread ends ``Outcome/cancelled(_:)``
+    /// every later delivery point, so the thread ends ``Outcome/killed(_:)`` (reason ``KillError/Reason/cancelled``)
     /// unless its body returns first. Inside ``uninterruptible(_:)`` the call is
     /// waited for and nothing cancels it.
     ///
-    /// - Important: `function` must be C code that calls no Swift (a C
-    ///   library's blocking call, the shim's `CPthreadShim_leaf_*` functions).
-    ///   It runs on another thread: thread-local state of the C library is not
-    ///   this thread's. It is cancelled only at POSIX cancellation points
-    ///   (`read`, `poll`, `nanosleep`, `accept`, …).
+    /// - Important: `function` must be C code that calls no Swift: a
+    ///   function `long f(void *)` of your own C target (or a C library's,
+    ///   behind such a wrapper) — not a Swift closure, whose frame
+    ///   `pthread_cancel` would unwind. For `read`, `poll` and sleeping, use
+    ///   ``cancellableRead(_:into:)``, ``cancellablePoll(_:timeout:)`` and
+    ///   ``cancellableSleep(for:)``. `function` runs on another thread:
+    ///   thread-local state of the C library is not this thread's. It is
+    ///   cancelled only at POSIX cancellation points (`read`, `poll`,
+    ///   `nanosleep`, `accept`, …).
+    ///
+    /// ```c
+    /// // Sources/CMyLeaves/include/CMyLeaves.h (a C target of your package)
+    /// long my_fetch(void *request);          // blocks in read(2); calls no Swift
+    /// void my_fetch_cleanup(void *request);  // frees what my_fetch holds
+    /// ```
+    /// ```swift
+    /// import CMyLeaves
+    ///
+    /// let n = try ctx.cancellableCall(my_fetch, argument: request,
+    ///                                 onCancel: my_fetch_cleanup, cleanupArgument: request)
+    /// ```
     /// - Returns: What `function` returned; a negative value is a `-errno` and is thrown.
     /// - Throws: ``KillError`` with reason ``KillError/Reason/cancelled`` (or the
     ///   kill that woke it), ``ThreadKillError`` if the helper cannot start or the call failed.
@@ -42,14 +58,13 @@ extension KillContext {
         }
     }
 
-    /// Reads from `fd` as a cancellable C call (the shim's `read(2)` leaf).
+    /// Reads from `fd` as a cancellable C call (`read(2)` in C).
     public func cancellableRead(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var args = CPthreadShim_read_args(fd: fd, buffer: buffer.baseAddress, count: buffer.count)
         return try withUnsafeMutablePointer(to: &args) { try cancellableCall(CPthreadShim_leaf_read, argument: $0) }
     }
 
-    /// Sleeps for `duration` in `clock_nanosleep(2)` as a cancellable C call
-    /// (the shim's sleep leaf).
+    /// Sleeps for `duration` in `clock_nanosleep(2)` as a cancellable C call.
     ///
     /// Any duration is slept in full, to the nanosecond it can express: a
     /// `timespec` carries the seconds, so `.seconds(Int64.max)` sleeps until
@@ -63,7 +78,7 @@ extension KillContext {
         _ = try withUnsafeMutablePointer(to: &request) { try cancellableCall(CPthreadShim_leaf_sleep, argument: $0) }
     }
 
-    /// Polls as a cancellable C call (the shim's `poll(2)` leaf).
+    /// Polls as a cancellable C call (`poll(2)` in C).
     /// - Parameters:
     ///   - fds: The descriptors and the events to wait for; `revents` is filled in.
     ///   - timeout: nil waits forever.

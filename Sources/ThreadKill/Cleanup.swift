@@ -13,6 +13,8 @@ final class CleanupStack {
     var depth: Int { entries.count }
 
     /// Pushes a cleanup; kills wait meanwhile, so the push is never torn.
+    /// Masked by hand, not with `withMask`: its closure would retain `self`
+    /// outside the mask (InternalMask.swift). So is `unwind`.
     func push(_ cleanup: @escaping () -> Void, block: UnsafeMutablePointer<CPthreadShim_block>) {
         CPthreadShim_mask_add(block, 1)
         entries.append(cleanup)
@@ -96,6 +98,8 @@ extension KillContext {
             if !registered { slot.deallocate() }
             throw error
         }
+        // By hand, not `withMask`: both moves must hand the reference over
+        // inside the mask, and a closure would copy it (InternalMask.swift).
         CPthreadShim_mask_add(block, 1)
         let resource = slot.move()
         CPthreadShim_mask_add(block, -1)

@@ -235,7 +235,8 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     }
 
     /// Runs `job` in a child process and returns its output: start, wait at
-    /// most `timeout`, and on timeout ``terminate(grace:)-8oh9w`` the child.
+    /// most `timeout`, and on timeout ``terminate(grace:)-8oh9w`` the child
+    /// and throw a ``TimeoutError`` that says how the job ended.
     ///
     /// - Parameters:
     ///   - job: The job to run.
@@ -243,10 +244,14 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     ///   - timeout: How long the job may run.
     ///   - grace: How long a timed-out job has between `SIGTERM` and `SIGKILL`.
     ///   - executable: As in ``start(_:input:executable:standardOutput:standardError:)``.
-    /// - Returns: What the job returned.
-    /// - Throws: The job's carried-back ``IsolatedJobError`` if it threw;
+    /// - Returns: What the job returned (also when it sent its reply while
+    ///   being terminated).
+    /// - Throws: ``TimeoutError`` (with ``TimeoutError/job`` and
+    ///   ``TimeoutError/processOutcome``) when `timeout` passed and the job
+    ///   was terminated; the job's carried-back ``IsolatedJobError`` if it threw;
     ///   ``ThreadKillError`` for a negative duration (``ThreadKillError/Code/invalidDuration``),
-    ///   a timeout, a process that ended without a reply, or a failed start.
+    ///   a process that ended without a reply (``ThreadKillError/Code/processEnded``),
+    ///   or a failed start.
     @available(*, noasync, message: "run blocks its thread until the job ends; from async code use the async run")
     public static func run<Input>(
         _ job: IsolatedJob<Input, Output>,
@@ -261,8 +266,15 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         if let result = try process.wait(until: Deadline(after: timeoutNanos)) {
             return try result.outcome.get()
         }
-        _ = try process.terminate(grace: grace)
-        throw ThreadKillError(.timedOut, "job \(job.name) timed out after \(timeout) and was terminated")
+        let result = try process.terminate(grace: grace)
+        return try outputAfterTimeout(result, job: job.name, timeout: timeout)
+    }
+
+    /// The output of a job that sent its reply before `run` could terminate
+    /// it (it ended by itself: its result wins); otherwise the ``TimeoutError``.
+    static func outputAfterTimeout(_ result: ProcessResult<Output>, job: String, timeout: Duration) throws -> Output {
+        guard let ended = result.outcome.withoutReply else { return try result.outcome.get() }
+        throw TimeoutError(timeout: timeout, job: job, processOutcome: ended)
     }
 
     // MARK: Waiting and stopping
@@ -476,7 +488,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         case nil:
             switch status {
             case .exited(let code): outcome = .exited(code)
-            case .signaled(let signal): outcome = .signaled(signal)
+            case .signaled(let signal): outcome = .signaled(Signal(unchecked: signal))
             }
         }
         func dropped(_ role: Role) -> Int { streams.first { $0.role == role }?.dropped ?? 0 }

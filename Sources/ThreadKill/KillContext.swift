@@ -106,15 +106,8 @@ public struct KillContext {
     /// ``uninterruptible(_:)`` to keep them asleep too. Masks nest.
     /// - Throws: what `body` throws, or the pending kill at the end.
     public func masked<R>(_ body: () throws -> R) throws -> R {
-        CPthreadShim_mask_add(block, 1)
-        let result: R
-        do {
-            result = try body()
-        } catch {
-            CPthreadShim_mask_add(block, -1)
-            throw error
-        }
-        if CPthreadShim_mask_add(block, -1) == 0 { try checkpoint() }
+        let result = try withMask(block, body)
+        if CPthreadShim_mask_depth(block) == 0 { try checkpoint() }
         return result
     }
 
@@ -122,18 +115,8 @@ public struct KillContext {
     /// calls alike; the pending kill is thrown when the outermost region ends.
     /// - Throws: what `body` throws, or the pending kill at the end.
     public func uninterruptible<R>(_ body: () throws -> R) throws -> R {
-        CPthreadShim_mask_add(block, 1)
-        CPthreadShim_uninterruptible_add(block, 1)
-        let result: R
-        do {
-            result = try body()
-        } catch {
-            CPthreadShim_uninterruptible_add(block, -1)
-            CPthreadShim_mask_add(block, -1)
-            throw error
-        }
-        CPthreadShim_uninterruptible_add(block, -1)
-        if CPthreadShim_mask_add(block, -1) == 0 { try checkpoint() }
+        let result = try withMask(block, uninterruptible: true, body)
+        if CPthreadShim_mask_depth(block) == 0 { try checkpoint() }
         return result
     }
 

@@ -105,11 +105,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         } catch let kill as KillError {
             ctx.core.endingKill = kill
             let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.timesThrown(kill))
-            switch kill.reason {
-            case .stopRequested: return .stopped(report)
-            case .cancelled: return .cancelled(report)
-            default: return .killed(report)
-            }
+            return .killed(report)
         } catch {
             return .threw(error)
         }

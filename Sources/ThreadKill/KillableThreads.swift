@@ -77,7 +77,7 @@ public enum KillableThreads {
     }
 
     /// The real-time signal ThreadKill uses, once installed (at the first thread start).
-    public static var signal: Int32? { SignalSetup.current }
+    public static var signal: Signal? { SignalSetup.current.map(Signal.init(unchecked:)) }
 
     /// Whether ThreadKill's signal handler is installed and still its own. A
     /// program (or library) that replaces the handler of ``signal`` afterwards
@@ -92,8 +92,9 @@ public enum KillableThreads {
     /// - Throws: ``ThreadKillError/Code/signalInUse`` if someone else handles
     ///   or ignores `signal`; ``ThreadKillError/Code/signalAlreadyChosen`` if a
     ///   different signal is already installed; ``ThreadKillError/Code/invalidArgument``
-    ///   if `signal` is not a real-time signal.
-    public static func useSignal(_ signal: Int32) throws(ThreadKillError) {
-        try SignalSetup.use(signal)
+    ///   if `signal` is not a real-time signal (``Signal/isRealtime``), such as
+    ///   ``Signal/kill`` or ``Signal/suspend``.
+    public static func useSignal(_ signal: Signal) throws(ThreadKillError) {
+        try SignalSetup.use(signal.rawValue)
     }
 }

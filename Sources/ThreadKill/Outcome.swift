@@ -1,17 +1,29 @@
-/// How a killable thread ended.
+/// How a killable thread ended: by itself (it returned or threw its own
+/// error), or because a kill ended it.
+///
+/// Which kill — a stop request, an interrupt, a CPU budget, a cancel — is the
+/// report's ``KillReport/reason``, so a new kind of kill is a new
+/// ``KillError/Reason``, not a new case here:
+///
+/// ```swift
+/// switch try thread.join() {
+/// case .returned(let value): use(value)
+/// case .threw(let error): log(error)
+/// case .killed(let report) where report.reason == .stopRequested: print("stopped")
+/// case .killed(let report): print("killed: \(report)")
+/// }
+/// ```
 public enum Outcome<Value: Sendable>: Sendable {
     /// The body returned this value.
     case returned(Value)
     /// The body threw one of its own errors (not a ``KillError``).
     case threw(any Error)
-    /// The body ended because a stop was requested (a ``KillError`` with reason
-    /// ``KillError/Reason/stopRequested`` escaped it).
-    case stopped(KillReport)
-    /// The body ended because another kill reached it (interrupt, CPU budget).
+    /// A kill ended the body: a ``KillError`` escaped it. The report's
+    /// ``KillReport/reason`` says which kill — ``KillError/Reason/stopRequested``
+    /// (a stop), ``KillError/Reason/interrupted``, ``KillError/Reason/cpuBudgetExceeded``,
+    /// or ``KillError/Reason/cancelled`` (``KillableThread/cancel()`` cancelled one of
+    /// its cancellable C calls).
     case killed(KillReport)
-    /// The body ended because ``KillableThread/cancel()`` cancelled one of its
-    /// cancellable C calls (a ``KillError`` with reason ``KillError/Reason/cancelled`` escaped it).
-    case cancelled(KillReport)
 
     /// The returned value, or nil.
     public var value: Value? {
@@ -22,7 +34,7 @@ public enum Outcome<Value: Sendable>: Sendable {
     /// The report of the kill that ended the thread, or nil if it ended by itself.
     public var report: KillReport? {
         switch self {
-        case .stopped(let report), .killed(let report), .cancelled(let report): return report
+        case .killed(let report): return report
         case .returned, .threw: return nil
         }
     }
@@ -35,7 +47,7 @@ extension Outcome {
         switch self {
         case .returned(let value): return value
         case .threw(let error): throw error
-        case .stopped(let report), .killed(let report), .cancelled(let report):
+        case .killed(let report):
             throw KillError(reason: report.reason, id: report.killID)
         }
     }

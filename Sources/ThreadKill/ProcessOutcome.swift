@@ -18,7 +18,7 @@ public enum ProcessOutcome<Output: Sendable>: Sendable {
     /// The process was killed by this signal without sending a reply: a crash
     /// (`SIGILL`, `SIGTRAP`, `SIGSEGV`...), or ``IsolatedProcess/terminate(grace:)-8oh9w``
     /// and ``IsolatedProcess/kill()-5z6sf`` (`SIGTERM`, `SIGKILL`).
-    case signaled(Int32)
+    case signaled(Signal)
 
     /// The returned value, or nil.
     public var value: Output? {
@@ -37,7 +37,19 @@ public enum ProcessOutcome<Output: Sendable>: Sendable {
         case .exited(let status):
             throw ThreadKillError(.processEnded, "the job process exited with status \(status) without a reply")
         case .signaled(let signal):
-            throw ThreadKillError(.processEnded, "the job process was killed by signal \(signal) (\(String(cString: strsignal(signal)))) without a reply")
+            throw ThreadKillError(.processEnded, "the job process was killed by \(signal) without a reply")
+        }
+    }
+}
+
+extension ProcessOutcome {
+    /// How a job that sent no reply ended, without the output type; nil when
+    /// it replied (its value or its error wins over a stop that came too late).
+    var withoutReply: ProcessOutcome<Never>? {
+        switch self {
+        case .returned, .threw: return nil
+        case .exited(let status): return .exited(status)
+        case .signaled(let signal): return .signaled(signal)
         }
     }
 }

@@ -52,6 +52,10 @@ public struct CancellationPolicy: Sendable, Hashable {
 /// thread itself, which is still running when ``StopReport/stopped`` is false;
 /// for a process how its job ended.
 ///
+/// Its fields are those of ``TimeoutError`` less the timeout: a cancellation
+/// and a timeout are the two ways ThreadKill stops work for you, and both say
+/// what stopping it did in the same words.
+///
 /// It is thrown only when the work ended because of the cancellation (or did
 /// not end at all). Work that ended by itself meanwhile — a body that returned
 /// or threw its own error, a job that sent its reply — wins: its value is
@@ -71,8 +75,10 @@ public struct TaskCancelledError: Error, Sendable, CustomStringConvertible {
     /// is still running: keep trying with ``ThreadRef/stop(grace:ladder:)-4gis0``.
     /// Nil for a process.
     public let thread: ThreadRef?
+    /// For a process: the name of its job. Nil for a thread.
+    public let job: String?
     /// For a process: how its job ended after ``IsolatedProcess/terminate(grace:)-31ats``
-    /// (``ProcessOutcome/signaled(_:)`` with `SIGTERM` or `SIGKILL`, or
+    /// (``ProcessOutcome/signaled(_:)`` with ``Signal/terminate`` or ``Signal/kill``, or
     /// ``ProcessOutcome/exited(_:)``). Nil for a thread. The process's full
     /// result, captured output included, stays available from its
     /// ``IsolatedProcess/wait(onCancel:)``.
@@ -81,22 +87,20 @@ public struct TaskCancelledError: Error, Sendable, CustomStringConvertible {
     init(report: StopReport, thread: ThreadRef) {
         self.report = report
         self.thread = thread
+        self.job = nil
         self.processOutcome = nil
     }
 
-    init(processOutcome: ProcessOutcome<Never>) {
+    init(job: String, processOutcome: ProcessOutcome<Never>) {
         self.report = nil
         self.thread = nil
+        self.job = job
         self.processOutcome = processOutcome
     }
 
+    /// "task cancelled; the thread was stopped by …" or "task cancelled; the
+    /// job process was terminated by SIGTERM".
     public var description: String {
-        if let report { return "task cancelled; the thread was \(report)" }
-        switch processOutcome {
-        case .signaled(let signal): return "task cancelled; the job process was terminated by signal \(signal) (\(String(cString: strsignal(signal))))"
-        case .exited(let status): return "task cancelled; the job process exited with status \(status)"
-        case .threw(let error): return "task cancelled; \(error)"
-        case nil: return "task cancelled"
-        }
+        "task cancelled; " + stoppedWorkDescription(report: report, processOutcome: processOutcome)
     }
 }

@@ -20,7 +20,7 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
             case alreadyFinished, callingThread, mainThread, notOwned, notInThisProcess
             case invalidDuration, invalidArgument
             case signalInUse, noFreeSignal, signalAlreadyChosen
-            case unknownJob, jobCoding, timedOut, processEnded
+            case unknownJob, jobCoding, processEnded
             case injectionUnavailable, systemCall
         }
 
@@ -54,8 +54,6 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let unknownJob = Code(.unknownJob)
         /// A job's input or output could not be encoded or decoded.
         public static let jobCoding = Code(.jobCoding)
-        /// An operation with a timeout did not finish in time (the work was stopped).
-        public static let timedOut = Code(.timedOut)
         /// A job process ended without sending its reply.
         public static let processEnded = Code(.processEnded)
         /// Async regions cannot work in this process (see the message).
@@ -72,13 +70,13 @@ public struct ThreadKillError: Error, Hashable, Sendable, CustomStringConvertibl
         /// The system call that failed (``Code/systemCall``).
         public let systemCall: String?
         /// The signal concerned (``Code/signalInUse``, ``Code/signalAlreadyChosen``).
-        public let signal: Int32?
+        public let signal: Signal?
         /// The job concerned (``Code/unknownJob``).
         public let job: String?
 
         init(systemCall: String? = nil, signal: Int32? = nil, job: String? = nil) {
             self.systemCall = systemCall
-            self.signal = signal
+            self.signal = signal.map(Signal.init(unchecked:))
             self.job = job
         }
     }

@@ -70,7 +70,7 @@ public struct ThreadRef: Sendable, Hashable, CustomStringConvertible {
     /// normally (`defer`s run, locks are released); `pthread_cancel` never
     /// touches a Swift frame and nothing jumps. Once acted, the cancel is
     /// sticky: it is thrown again at every later delivery point, so the thread
-    /// ends ``Outcome/cancelled(_:)``. A cancel waits, pending, while the
+    /// ends ``Outcome/killed(_:)`` (reason ``KillError/Reason/cancelled``). A cancel waits, pending, while the
     /// thread is anywhere else. The first cancel wins; later ones are ignored.
     /// - Throws: ``ThreadKillError/Code/alreadyFinished`` if the thread has ended,
     ///   ``ThreadKillError/Code/callingThread`` from the thread itself.

@@ -8,11 +8,13 @@ import CPthreadShim
 import Synchronization
 import ThreadKill
 
-/// Burns CPU in the program's own code, with no delivery point.
+/// Burns CPU in the program's own code, with no delivery point. A `while`,
+/// not a range loop: at -Onone that calls `IndexingIterator.next` in
+/// libswiftCore, where the PC check alone would refuse a jump.
 @inline(never)
 func hazardSpin(_ iterations: Int) -> Int {
-    var x = 0
-    for j in 0..<iterations { x = x &* 31 &+ j }
+    var x = 0, j = 0
+    while j < iterations { x = x &* 31 &+ j; j &+= 1 }
     return x
 }
 

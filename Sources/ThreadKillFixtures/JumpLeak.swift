@@ -6,6 +6,7 @@ import Glibc
 #endif
 import Synchronization
 import ThreadKill
+import ThreadKillStress
 
 /// Tickets of the threads that reached their spin loop.
 private let jumpLeakSpinning = Atomic<Int>(0)
@@ -40,12 +41,7 @@ private final class Token: Sendable {
 /// Resident set size in bytes, after returning freed heap pages to the kernel.
 func trimmedResidentBytes() -> Int {
     _ = mallocTrim?(0)
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 128)
-    guard fgets(&line, Int32(line.count), file) != nil else { return 0 }
-    let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
-    return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    return ProcSelf.residentBytes
 }
 
 /// One thread's life in `mode`; returns the jumps that ended it.

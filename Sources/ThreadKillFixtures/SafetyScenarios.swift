@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CPthreadShim
 import ThreadKill
+import ThreadKillStress
 
 /// `stuck-callback exit|shutdown`: a non-daemon thread whose stop callback
 /// never returns. `exit` returns from main (the exit policy's ladder must end
@@ -109,20 +110,8 @@ func paysNothingScenario() {
     pthread_sigmask(SIG_BLOCK, nil, &blocked)
     var blockedCount = 0  // blocked now that were not before
     for sig in 1...CPthreadShim_sigrtmax() where sigismember(&blocked, sig) == 1 && sigismember(&before, sig) == 0 { blockedCount += 1 }
-    let tasks = directoryEntries("/proc/self/task")
-    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(KillableThreads.signal.map { "\($0)" } ?? "none")")
-}
-
-/// How many entries a directory has (not counting "." and "..").
-private func directoryEntries(_ path: String) -> Int {
-    guard let dir = opendir(path) else { return -1 }
-    defer { closedir(dir) }
-    var count = 0
-    while let entry = readdir(dir) {
-        let first = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] }
-        if first != UInt8(ascii: ".") { count += 1 }
-    }
-    return count
+    let tasks = ProcSelf.threadCount
+    say("handlers \(handlers), blocked signals \(blockedCount), threads \(tasks), signal \(KillableThreads.signal.map { "\($0.rawValue)" } ?? "none")")
 }
 
 /// `tick-timers`: threads with a trace tick start and end; prints how many

@@ -7,16 +7,7 @@ import Glibc
 import CPthreadShim
 import Synchronization
 import ThreadKill
-
-/// Whether thread `tid` of this process is inside system call `nr` now.
-private func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
-    guard let file = fopen("/proc/self/task/\(tid)/syscall", "r") else { return false }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard fgets(&buffer, 256, file) != nil else { return false }
-    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return text.split(separator: " ").first.flatMap { Int($0) } == nr
-}
+import ThreadKillTestSupport
 
 /// Spins (yielding) until `condition` holds; exits with status 3 after 30 s.
 private func waitFor(_ what: String, _ condition: () -> Bool) {
@@ -79,7 +70,7 @@ func stackFloorScenario(_ argument: String) {
             } catch let kill as KillError where kill.reason == .interrupted { interrupts.add(1, ordering: .relaxed) }
             step.store(2, ordering: .releasing)
             do {
-                try ctx.blocking { _ = CPthreadShim_foreign_read(readFD, &byte, 1) }
+                try ctx.blocking { _ = Glibc.read(readFD, &byte, 1) }
             } catch let kill as KillError where kill.reason == .interrupted { interrupts.add(1, ordering: .relaxed) }
             step.store(3, ordering: .releasing)
             do {
@@ -115,7 +106,7 @@ func stackFloorScenario(_ argument: String) {
     do { try thread.requestStop() } catch { say("requestStop failed: \(error)"); exit(4) }
     let outcome: Outcome<String>
     do { outcome = try thread.join() } catch { say("join failed: \(error)"); exit(4) }
-    guard case .stopped = outcome else {
+    guard outcome.report?.reason == .stopRequested else {
         say("unexpected outcome \(outcome)")
         exit(5)
     }

@@ -7,23 +7,7 @@ import Glibc
 #endif
 import Synchronization
 import ThreadKill
-
-/// `/proc/self/task/*/comm` of every thread of this process, sorted.
-private func threadNames() -> [String] {
-    guard let dir = opendir("/proc/self/task") else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard Int32(tid) != nil, let file = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
-        var buffer = [CChar](repeating: 0, count: 64)
-        if fgets(&buffer, 64, file) != nil {
-            names.append(String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        fclose(file)
-    }
-    return names.sorted()
-}
+import ThreadKillTestSupport
 
 func threadNamesScenario() throws {
     // The signal waiter first: later threads inherit SIGINT/SIGTERM blocked.
@@ -33,12 +17,12 @@ func threadNamesScenario() throws {
         while true { try ctx.sleep(for: .seconds(3600)) }
     }
     // A spawn starts the spawner.
-    let value = try IsolatedProcess.run(IsolatedJob<Int, Int>("double"), input: 21, timeout: .seconds(30))
+    let value = try IsolatedProcess.run(FixtureJob.double, input: 21, timeout: .seconds(30))
     guard value == 42 else { throw FixtureError(detail: "double(21) = \(value)") }
     // A cancellable call starts a helper thread for the call.
     let helperRunning = Atomic(false)
     let caller = try KillableThread(name: "tk-cancellable") { ctx in
-        ctx.onKill { say("shutdown names: " + threadNames().joined(separator: ",")) }
+        ctx.onKill { say("shutdown names: " + threadNames().sorted().joined(separator: ",")) }
         helperRunning.store(true, ordering: .releasing)
         try ctx.cancellableSleep(for: .seconds(3600))
     }
@@ -47,7 +31,7 @@ func threadNamesScenario() throws {
         if ContinuousClock.now > deadline { throw FixtureError(detail: "the cancellable call's helper did not start") }
         sched_yield()
     }
-    say("names: " + threadNames().joined(separator: ","))
+    say("names: " + threadNames().sorted().joined(separator: ","))
     say("ready")
     // SIGTERM from the test: the shutdown runner stops both threads (the
     // caller's cleanup prints the names meanwhile) and exits with 128 + 15.

@@ -5,40 +5,13 @@ import Glibc
 #endif
 import CPthreadShim
 import ThreadKill
+import ThreadKillStress
+import ThreadKillTestSupport
 
 struct FixtureError: Error, CustomStringConvertible {
     let detail: String
     var description: String { "fixture failure: \(detail)" }
 }
-
-/// Two FIFOs: the job reports on `ready`, then waits for a line on `go`.
-struct Handshake: Codable, Sendable {
-    var ready: String
-    var go: String
-}
-
-/// What a run of start/stop cycles left behind, measured inside one worker.
-struct CycleReport: Codable, Sendable {
-    var usedPidfd: Bool
-    var fdsBefore: Int
-    var fdsAfter: Int
-    var pids: [Int32]
-    var zombies: [Int32]
-    var outcomes: [String]
-}
-
-/// What a 200 MB flood into a captured stream cost the worker that captured it.
-struct FloodReport: Codable, Sendable {
-    var residentBeforeKiB: Int
-    var peakAfterKiB: Int
-    var keptBytes: Int
-    var droppedBytes: Int
-    var keptIsPrefix: Bool
-    var value: Int?
-}
-
-/// Byte `i` of what the `flood` job writes.
-func floodByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i % 251) }
 
 /// A field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1.
 func statusKiB(_ field: String) -> Int {
@@ -103,14 +76,7 @@ func spawnShell(_ script: String, ownGroup: Bool, ownSession: Bool = false) -> p
 }
 
 func openFDCount() -> Int {
-    guard let dir = opendir("/proc/self/fd") else { return -1 }
-    defer { closedir(dir) }
-    var count = 0
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { count += 1 }
-    }
-    return count - 1  // the directory stream's own fd
+    ProcSelf.entries("/proc/self/fd").count - 1  // the directory stream's own fd
 }
 
 /// Whether `pid` is a zombie child of this process.
@@ -125,33 +91,34 @@ func isOurZombie(_ pid: pid_t) -> Bool {
     return fields.count > 1 && fields[0] == "Z" && pid_t(fields[1]) == getpid()
 }
 
-let double = IsolatedProcess.register("double") { (x: Int) in x * 2 }
-IsolatedProcess.register("fail") { (why: String) throws -> Int in throw FixtureError(detail: why) }
-let spin = IsolatedProcess.register("spin") { (_: Int) -> Int in
+FixtureJob.double.register { (x: Int) in x * 2 }
+FixtureJob.fail.register { (why: String) throws -> Int in throw FixtureError(detail: why) }
+FixtureJob.spin.register { (_: Int) -> Int in
     var x = 0
     while true { x = x &+ 1; if x == 0 { return x } }
 }
-let ignoreTerm = IsolatedProcess.register("ignoreTerm") { (ready: String) -> Int in
+FixtureJob.ignoreTerm.register { (ready: String) -> Int in
     signal(SIGTERM, SIG_IGN)
     writeLine("ready", toFIFO: ready)
     pauseForever()
 }
-IsolatedProcess.register("crash") { (x: Int) -> Int in
+registerReplyOnTerm()
+FixtureJob.crash.register { (x: Int) -> Int in
     let values = [1, 2, 3]
     return values[x]  // out of range: traps
 }
-IsolatedProcess.register("exit") { (status: Int32) -> Int in exit(status) }
-IsolatedProcess.register("print") { (text: String) -> Int in
+FixtureJob.exit.register { (status: Int32) -> Int in exit(status) }
+FixtureJob.print.register { (text: String) -> Int in
     print(text)
     let err = Array("err:\(text)\n".utf8)
     _ = write(2, err, err.count)
     return text.utf8.count
 }
-IsolatedProcess.register("readyThenAwait") { (handshake: Handshake) -> String in
+FixtureJob.readyThenAwait.register { (handshake: Handshake) -> String in
     writeLine("ready", toFIFO: handshake.ready)
     return "ok:" + readLine(fromFIFO: handshake.go)
 }
-let grandchild = IsolatedProcess.register("grandchild") { (ready: String) -> Int in
+FixtureJob.grandchild.register { (ready: String) -> Int in
     signal(SIGTERM, SIG_IGN)  // inherited by the shell: both ignore SIGTERM
     let grandchild = spawnShell("exec sleep 1000", ownGroup: false)
     print("grandchild \(grandchild)")
@@ -159,7 +126,7 @@ let grandchild = IsolatedProcess.register("grandchild") { (ready: String) -> Int
     writeLine("grandchild \(grandchild)", toFIFO: ready)
     pauseForever()
 }
-IsolatedProcess.register("sessionGrandchild") { (ready: String) -> Int in
+FixtureJob.sessionGrandchild.register { (ready: String) -> Int in
     // The grandchild leaves our session and group and ignores SIGTERM; the
     // job itself does not ignore it.
     signal(SIGTERM, SIG_IGN)
@@ -168,19 +135,19 @@ IsolatedProcess.register("sessionGrandchild") { (ready: String) -> Int in
     writeLine("grandchild \(grandchild)", toFIFO: ready)
     pauseForever()
 }
-IsolatedProcess.register("escape") { (_: Int) -> Int32 in
+FixtureJob.escape.register { (_: Int) -> Int32 in
     let grandchild = spawnShell("exec sleep 1000", ownGroup: true)
     print("escaped \(grandchild)")
     return grandchild
 }
-IsolatedProcess.register("parent") { (ready: String) throws -> Int in
-    let child = try IsolatedProcess.start(ignoreTerm, input: ready)
+FixtureJob.parent.register { (ready: String) throws -> Int in
+    let child = try IsolatedProcess.start(FixtureJob.ignoreTerm, input: ready)
     writeLine("child \(child.processIdentifier)", toFIFO: ready)
     _ = try child.wait()
     return 0
 }
 /// Writes `request[0]` bytes (byte i is `floodByte(i)`) to fd `request[1]`.
-let flood = IsolatedProcess.register("flood") { (request: [Int]) -> Int in
+FixtureJob.flood.register { (request: [Int]) -> Int in
     let (count, fd) = (request[0], Int32(request[1]))
     let chunk = (0..<(1 << 20)).map(floodByte)  // 2^20 is not a multiple of 251: offset each chunk
     var done = 0
@@ -193,17 +160,17 @@ let flood = IsolatedProcess.register("flood") { (request: [Int]) -> Int in
     }
     return count
 }
-IsolatedProcess.register("floodMemory") { (bytes: Int) throws -> FloodReport in
+FixtureJob.floodMemory.register { (bytes: Int) throws -> FloodReport in
     // Reset the peak to the current size (Linux 4.0+), so VmHWM measures the flood only.
     if let file = fopen("/proc/self/clear_refs", "w") { fputs("5", file); fclose(file) }
     let before = statusKiB("VmRSS")
-    let result = try IsolatedProcess.start(flood, input: [bytes, 1], standardOutput: .capture).wait()
+    let result = try IsolatedProcess.start(FixtureJob.flood, input: [bytes, 1], standardOutput: .capture).wait()
     let kept = result.standardOutput ?? []
     return FloodReport(residentBeforeKiB: before, peakAfterKiB: statusKiB("VmHWM"), keptBytes: kept.count,
                        droppedBytes: result.standardOutputDroppedBytes,
                        keptIsPrefix: kept.indices.allSatisfy { kept[$0] == floodByte($0) }, value: result.outcome.value)
 }
-IsolatedProcess.register("fds") { (_: Int) -> [Int32] in
+FixtureJob.fds.register { (_: Int) -> [Int32] in
     guard let dir = opendir("/proc/self/fd") else { throw FixtureError(detail: "opendir") }
     defer { closedir(dir) }
     var fds: [Int32] = []
@@ -213,25 +180,25 @@ IsolatedProcess.register("fds") { (_: Int) -> [Int32] in
     }
     return fds.sorted()
 }
-IsolatedProcess.register("cycles") { (request: [Int]) throws -> CycleReport in
+FixtureJob.cycles.register { (request: [Int]) throws -> CycleReport in
     let (count, usePidfd) = (request[0], request[1] != 0)
     if !usePidfd { setenv("THREADKILL_PIDFD", "0", 1) }
     // Warm up once: the spawner thread and lazily opened runtime fds are not leaks.
-    _ = try IsolatedProcess.run(double, input: 1, timeout: .seconds(30))
+    _ = try IsolatedProcess.run(FixtureJob.double, input: 1, timeout: .seconds(30))
     var report = CycleReport(usedPidfd: usePidfd, fdsBefore: openFDCount(), fdsAfter: 0, pids: [], zombies: [], outcomes: [])
     for i in 0..<count {
         switch i % 3 {
         case 0:
-            let process = try IsolatedProcess.start(double, input: i)
+            let process = try IsolatedProcess.start(FixtureJob.double, input: i)
             report.pids.append(process.processIdentifier)
             guard try process.wait().outcome.value == 2 * i else { throw FixtureError(detail: "cycle \(i): wrong value") }
         case 1:
-            let process = try IsolatedProcess.start(spin, input: i)
+            let process = try IsolatedProcess.start(FixtureJob.spin, input: i)
             report.pids.append(process.processIdentifier)
             let outcome = try process.terminate(grace: .seconds(10)).outcome
             report.outcomes.append("\(outcome)")
         default:
-            let process = try IsolatedProcess.start(spin, input: i, standardOutput: .capture, standardError: .capture)
+            let process = try IsolatedProcess.start(FixtureJob.spin, input: i, standardOutput: .capture, standardError: .capture)
             report.pids.append(process.processIdentifier)
             report.outcomes.append("\(try process.kill().outcome)")
         }
@@ -307,7 +274,7 @@ func signalChoiceScenario(_ mode: String) {
     }
     do {
         _ = try KillableThread { _ in }.join()
-        say("installed \(KillableThreads.signal ?? 0)")
+        say("installed \(KillableThreads.signal?.rawValue ?? 0)")
     } catch {
         say("\(error.code)")
     }
@@ -317,7 +284,7 @@ func signalChoiceScenario(_ mode: String) {
 /// (which leaves a SIGTERM-ignoring grandchild and reports its pid on FIFO),
 /// prints "started", and waits for it: the test kills this process with SIGKILL.
 func orphanTreeScenario(_ fifo: String) throws {
-    let process = try IsolatedProcess.start(grandchild, input: fifo, standardOutput: .discard)
+    let process = try IsolatedProcess.start(FixtureJob.grandchild, input: fifo, standardOutput: .discard)
     say("started \(process.processIdentifier)")
     _ = try process.wait()
 }

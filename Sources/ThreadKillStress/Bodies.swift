@@ -1,4 +1,3 @@
-import CPthreadShim
 import Synchronization
 import ThreadKill
 #if canImport(Glibc)
@@ -190,7 +189,7 @@ enum Bodies {
             env.probe.enter(.blocked)
             let (n, err) = try buffer.withUnsafeMutableBytes { bytes in
                 try ctx.blocking { () -> (Int, Int32) in
-                    let n = CPthreadShim_foreign_read(env.fd, bytes.baseAddress, bytes.count)
+                    let n = Glibc.read(env.fd, bytes.baseAddress, bytes.count)
                     return (n, n < 0 ? errno : 0)
                 }
             }

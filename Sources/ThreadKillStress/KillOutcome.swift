@@ -3,13 +3,13 @@
 /// Every case but ``undocumented`` is an ending the library documents for
 /// the method used; ``undocumented`` fails the run.
 public enum KillOutcome: String, CaseIterable, Sendable, Hashable, Comparable {
-    /// `Outcome.stopped` with reason `stopRequested`.
+    /// `Outcome.killed` with reason `stopRequested`.
     case stopped
     /// `Outcome.killed` with reason `interrupted`.
     case killed
     /// `Outcome.threw` with exactly the error that was raised.
     case raised
-    /// `Outcome.cancelled` with reason `cancelled`: the cancellable call was cancelled and the body unwound.
+    /// `Outcome.killed` with reason `cancelled`: the cancellable call was cancelled and the body unwound.
     case cancelled
     /// `Outcome.returned`: the body ended by itself before the kill took effect.
     case returned

@@ -38,14 +38,14 @@ enum Killer {
         switch (method, outcome) {
         case (_, .returned):
             return (.returned, nil)
-        case (.stop, .stopped(let report)) where report.reason == .stopRequested:
+        case (.stop, .killed(let report)) where report.reason == .stopRequested:
             return (.stopped, nil)
         case (.interrupt, .killed(let report)) where report.reason == .interrupted,
              (.async, .killed(let report)) where report.reason == .interrupted:
             return (.killed, nil)
         case (.raise, .threw(let error)) where (error as? StressRaised) == raised:
             return (.raised, nil)
-        case (.cancel, .cancelled(let report)) where report.reason == .cancelled:
+        case (.cancel, .killed(let report)) where report.reason == .cancelled:
             return (.cancelled, nil)
         default:
             return (.undocumented, "\(method.rawValue) ended the thread as \(outcome)")

@@ -4,8 +4,8 @@ import Glibc
 
 /// What the kernel says about this process, from `/proc`.
 public enum ProcSelf {
-    /// Names in a `/proc` directory, less `.` and `..`.
-    static func entries(_ path: String) -> [String] {
+    /// Names in a `/proc` directory, less `.` and `..`; empty if it cannot be read.
+    public static func entries(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -16,8 +16,8 @@ public enum ProcSelf {
         return names
     }
 
-    /// The first line of a small text file, or nil.
-    static func firstLine(_ path: String) -> String? {
+    /// The first line of a small text file (without its newline), or nil.
+    public static func firstLine(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

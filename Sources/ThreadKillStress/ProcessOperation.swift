@@ -33,7 +33,7 @@ enum ProcessOperation {
         }
         let latency = ContinuousClock.now - requestedAt
         switch result.outcome {
-        case .signaled(let signal) where signal == SIGTERM || signal == SIGKILL:
+        case .signaled(let signal) where signal == .terminate || signal == .kill:
             return record(.terminated, latency)
         case .returned(let value) where value == StressJobs.spinResult(operation.work):
             return record(.finished)

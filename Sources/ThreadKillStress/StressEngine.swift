@@ -189,7 +189,7 @@ public final class StressEngine: Sendable {
             }
             try fresh.requestStop()
             guard let outcome = try fresh.join(timeout: .seconds(10)) else { return "a fresh thread did not stop within 10 s" }
-            guard case .stopped = outcome else { return "a fresh thread ended as \(outcome), not stopped" }
+            guard outcome.report?.reason == .stopRequested else { return "a fresh thread ended as \(outcome), not stopped" }
         } catch {
             return "a fresh thread failed: \(error)"
         }

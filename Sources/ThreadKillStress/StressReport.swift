@@ -33,7 +33,7 @@ public struct StressReport: Sendable {
     public var failed: Int { invariants.count - passed }
     /// Kills per second of run time.
     public var killsPerSecond: Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         return seconds > 0 ? Double(kills) / seconds : 0
     }
     /// Resident growth divided by kills, in bytes (negative if it shrank).

@@ -1,14 +1,13 @@
-// Number formatting for the CLI's output, without Foundation.
+// Number formatting for the CLI's output, without Foundation. Durations use
+// the library's package-level `compactDescription` and `seconds`.
 
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
-extension String {
-    /// One decimal place, without Foundation.
-    init(format1 value: Double) {
-        let tenths = Int((value * 10).rounded())
-        self = "\(tenths / 10).\(abs(tenths % 10))"
-    }
+/// `value` with exactly `digits` decimals ("1.50", "-0.5").
+func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = Int((abs(value) * Double(scale)).rounded())
+    let sign = value < 0 && scaled != 0 ? "-" : ""
+    guard digits > 0 else { return sign + "\(scaled)" }
+    let fraction = String(scaled % scale)
+    return sign + "\(scaled / scale).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
 }

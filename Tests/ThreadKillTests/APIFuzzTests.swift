@@ -37,14 +37,19 @@ struct APIFuzzTests {
                 // Only a raise makes a body throw something other than a kill: exactly the error raised.
                 guard let boom = error as? Boom else { return false }
                 return raised.contains(boom.code)
-            case .stopped(let report):
-                return report.reason == .stopRequested
             case .killed(let report):
-                // An interrupt, or the ladder of a short stop (it interrupts and injects).
-                return report.reason == .interrupted && (operations.contains(.interrupt) || operations.contains(.stopBriefly))
-            case .cancelled(let report):
-                // Only a cancellable call acts on a cancel: the cancellableSleep body.
-                return report.reason == .cancelled && body == 3 && (operations.contains(.cancel) || operations.contains(.stopBriefly))
+                switch report.reason {
+                case .stopRequested:
+                    return true
+                case .interrupted:
+                    // An interrupt, or the ladder of a short stop (it interrupts and injects).
+                    return operations.contains(.interrupt) || operations.contains(.stopBriefly)
+                case .cancelled:
+                    // Only a cancellable call acts on a cancel: the cancellableSleep body.
+                    return body == 3 && (operations.contains(.cancel) || operations.contains(.stopBriefly))
+                case .cpuBudgetExceeded:
+                    return false
+                }
             }
         }
     }

@@ -2,13 +2,12 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 // Jobs of the ThreadKillFixtures program (see IsolatedProcessTests.swift).
-private let double = IsolatedJob<Int, Int>("double")
-private let spin = IsolatedJob<Int, Int>("spin")
 
 /// Reads one byte from `fd` in an interruptible read: blocks until a kill wakes it.
 private func blockInRead(_ ctx: KillContext, _ fd: Int32) throws {
@@ -148,8 +147,8 @@ struct AsyncTests {
         let sleeper = try KillableThread(name: "stopped") { ctx in try ctx.sleep(for: .seconds(3600)) }
         try sleeper.requestStop()
         await #expect(throws: KillError.self) { try await sleeper.value }
-        guard case .stopped(let report) = try await sleeper.join() else {
-            Issue.record("expected .stopped")
+        guard case .killed(let report) = try await sleeper.join(), report.reason == .stopRequested else {
+            Issue.record("expected a kill by a stop request")
             return
         }
         #expect(report.reason == .stopRequested)
@@ -209,9 +208,10 @@ struct AsyncTests {
             try await withTimeout(.milliseconds(30), grace: .seconds(20)) { ctx in try blockInRead(ctx, pipe.read) }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopped, "\(timeout)")
-            #expect(timeout.report.stepThatActed == .requestStop, "\(timeout)")
-            #expect(timeout.report.stepsTaken == [.requestStop], "\(timeout)")
+            #expect(timeout.report?.stopped == true, "\(timeout)")
+            #expect(timeout.report?.stepThatActed == .requestStop, "\(timeout)")
+            #expect(timeout.report?.stepsTaken == [.requestStop], "\(timeout)")
+            #expect(timeout.thread?.name == "withTimeout" && timeout.job == nil && timeout.processOutcome == nil)
         }
         let tid = Atomic<Int32>(0)
         let task = Task {
@@ -237,8 +237,8 @@ struct AsyncTests {
         let result = try await thread.stop(grace: .seconds(20))
         #expect(result.report.stopped, "\(result.report)")
         #expect(result.report.stepThatActed == .requestStop, "\(result.report)")
-        guard case .stopped = result.outcome else {
-            Issue.record("expected .stopped, got \(String(describing: result.outcome))")
+        guard result.outcome?.report?.reason == .stopRequested else {
+            Issue.record("expected a kill by a stop request, got \(String(describing: result.outcome))")
             return
         }
         #expect(try await thread.ref.join(timeout: hangBound) == true)
@@ -259,14 +259,14 @@ struct AsyncTests {
         await expectRefusal(.invalidDuration) { _ = try await thread.ref.stop(grace: .seconds(-1)) }
         await expectRefusal(.invalidDuration) { try await withTimeout(.seconds(-1)) { _ in } }
         await expectRefusal(.invalidDuration) { try await withTimeout(.seconds(1), grace: .seconds(-1)) { _ in } }
-        await expectRefusal(.invalidDuration) { _ = try await IsolatedProcess.run(double, input: 1, timeout: .seconds(-1), executable: fixturePath) }
-        await expectRefusal(.invalidDuration) { _ = try await IsolatedProcess.run(double, input: 1, timeout: .seconds(1), grace: .seconds(-1), executable: fixturePath) }
-        let process = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
+        await expectRefusal(.invalidDuration) { _ = try await IsolatedProcess.run(FixtureJob.double, input: 1, timeout: .seconds(-1), executable: fixturePath) }
+        await expectRefusal(.invalidDuration) { _ = try await IsolatedProcess.run(FixtureJob.double, input: 1, timeout: .seconds(1), grace: .seconds(-1), executable: fixturePath) }
+        let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
         await expectRefusal(.invalidDuration) { _ = try await process.wait(onCancel: negative) }
         await expectRefusal(.invalidDuration) { _ = try await process.wait(timeout: .seconds(-1)) }
         await expectRefusal(.invalidDuration) { _ = try await process.terminate(grace: .seconds(-1)) }
         #expect(!process.hasEnded)
-        #expect(try await process.kill().outcome == .signaled(SIGKILL))
+        #expect(try await process.kill().outcome == .signaled(.kill))
         #expect(thread.state != .finished)
         try thread.requestStop()
         _ = try await thread.join()
@@ -275,24 +275,26 @@ struct AsyncTests {
     @Test("async IsolatedProcess: run returns the value or times out, terminate and kill stop a job, cancelling a wait or a run terminates it",
           .timeLimit(.minutes(5)))
     func asyncProcesses() async throws {
-        #expect(try await IsolatedProcess.run(double, input: 21, timeout: .seconds(30), executable: fixturePath) == 42)
+        #expect(try await IsolatedProcess.run(FixtureJob.double, input: 21, timeout: .seconds(30), executable: fixturePath) == 42)
         do {
-            _ = try await IsolatedProcess.run(spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixturePath)
+            _ = try await IsolatedProcess.run(FixtureJob.spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixturePath)
             Issue.record("expected a timeout")
-        } catch let error as ThreadKillError {
-            #expect(error.code == .timedOut, "\(error)")
+        } catch let timeout as TimeoutError {
+            // The same error as a thread's timeout, with the process's fields.
+            #expect(timeout.job == "spin" && timeout.processOutcome == .signaled(.terminate), "\(timeout)")
+            #expect(timeout.report == nil && timeout.thread == nil)
         }
 
-        let terminated = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
+        let terminated = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
         #expect(try await terminated.wait(timeout: .milliseconds(50)) == nil)
-        #expect(try await terminated.terminate(grace: .seconds(5)).outcome == .signaled(SIGTERM))
+        #expect(try await terminated.terminate(grace: .seconds(5)).outcome == .signaled(.terminate))
         #expect(terminated.hasEnded)
-        #expect(try await terminated.wait().outcome == .signaled(SIGTERM))  // the same result, again
+        #expect(try await terminated.wait().outcome == .signaled(.terminate))  // the same result, again
 
-        let killed = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
-        #expect(try await killed.kill().outcome == .signaled(SIGKILL))
+        let killed = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
+        #expect(try await killed.kill().outcome == .signaled(.kill))
 
-        let waited = try IsolatedProcess.start(spin, input: 0, executable: fixturePath)
+        let waited = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
         let waitTask = Task { try await waited.wait(onCancel: .stop(grace: .seconds(5))) }
         #expect(try await waited.wait(timeout: .milliseconds(50)) == nil)  // running, and waited for by the task
         waitTask.cancel()
@@ -300,12 +302,12 @@ struct AsyncTests {
             Issue.record("expected TaskCancelledError")
             return
         }
-        #expect(error.processOutcome == .signaled(SIGTERM), "\(error)")
-        #expect(error.report == nil && error.thread == nil)
+        #expect(error.processOutcome == .signaled(.terminate), "\(error)")
+        #expect(error.report == nil && error.thread == nil && error.job == "spin")
         #expect(waited.hasEnded)
-        #expect(try await waited.wait().outcome == .signaled(SIGTERM))  // the full result stays available
+        #expect(try await waited.wait().outcome == .signaled(.terminate))  // the full result stays available
 
-        let runTask = Task { try await IsolatedProcess.run(spin, input: 0, timeout: .seconds(3600), grace: .seconds(5), executable: fixturePath) }
+        let runTask = Task { try await IsolatedProcess.run(FixtureJob.spin, input: 0, timeout: .seconds(3600), grace: .seconds(5), executable: fixturePath) }
         runTask.cancel()
         guard case .failure(let runError as TaskCancelledError) = await runTask.result, case .signaled = runError.processOutcome else {
             Issue.record("expected TaskCancelledError with a signal")

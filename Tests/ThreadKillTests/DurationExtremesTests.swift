@@ -2,6 +2,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,8 +14,6 @@ private let oneNanosecond: Duration = .nanoseconds(1)
 private let forever: Duration = .seconds(Int64.max)
 private let negative: Duration = .nanoseconds(-1)
 
-private let spinJob = IsolatedJob<Int, Int>("spin")
-private let doubleJob = IsolatedJob<Int, Int>("double")
 
 /// Runs `body` on a killable thread and returns what it returned or threw.
 private func onThread<T: Sendable>(_ body: @escaping @Sendable (KillContext) throws -> T) throws -> Outcome<T> {
@@ -35,7 +34,7 @@ private func stoppedWhileWaiting(_ body: @escaping @Sendable (KillContext) throw
 }
 
 private func isStopped<T>(_ outcome: Outcome<T>) -> Bool {
-    if case .stopped = outcome { return true }
+    if outcome.report?.reason == .stopRequested { return true }
     return false
 }
 
@@ -155,7 +154,7 @@ struct DurationExtremesTests {
         do {
             try withTimeout(.milliseconds(1), grace: forever, ladder: StopLadder([.interrupt])) { ctx in try ctx.sleep(for: .seconds(3600)) }
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopped)
+            #expect(timeout.report?.stopped == true)
         }
         expectRefusal(.invalidDuration) { try withTimeout(negative) { _ in } }
         expectRefusal(.invalidDuration) { try withTimeout(.seconds(1), grace: negative) { _ in } }
@@ -182,21 +181,21 @@ struct DurationExtremesTests {
     @Test("IsolatedProcess run/wait/terminate: 0 and 1 ns act at once, Int64.max s waits for the job, negatives are refused", .timeLimit(.minutes(1)))
     func processes() throws {
         for d in [zero, oneNanosecond] {
-            let process = try IsolatedProcess.start(spinJob, input: 0, executable: fixturePath)
+            let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
             #expect(try process.wait(timeout: d) == nil)
             let outcome = try process.terminate(grace: d).outcome
-            #expect(outcome == .signaled(SIGTERM) || outcome == .signaled(SIGKILL), "\(outcome)")
-            #expect(throws: ThreadKillError.self) { try IsolatedProcess.run(spinJob, input: 0, timeout: d, grace: d, executable: fixturePath) }
+            #expect(outcome == .signaled(.terminate) || outcome == .signaled(.kill), "\(outcome)")
+            #expect(throws: TimeoutError.self) { try IsolatedProcess.run(FixtureJob.spin, input: 0, timeout: d, grace: d, executable: fixturePath) }
         }
-        #expect(try IsolatedProcess.run(doubleJob, input: 21, timeout: forever, grace: forever, executable: fixturePath) == 42)
-        let process = try IsolatedProcess.start(doubleJob, input: 2, executable: fixturePath)
+        #expect(try IsolatedProcess.run(FixtureJob.double, input: 21, timeout: forever, grace: forever, executable: fixturePath) == 42)
+        let process = try IsolatedProcess.start(FixtureJob.double, input: 2, executable: fixturePath)
         #expect(try process.wait(timeout: forever)?.outcome == .returned(4))
-        let spinning = try IsolatedProcess.start(spinJob, input: 0, executable: fixturePath)
+        let spinning = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
         expectRefusal(.invalidDuration) { _ = try spinning.wait(timeout: negative) }
         expectRefusal(.invalidDuration) { _ = try spinning.terminate(grace: negative) }
-        expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(doubleJob, input: 1, timeout: negative, executable: fixturePath) }
-        expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(doubleJob, input: 1, timeout: .seconds(1), grace: negative, executable: fixturePath) }
-        #expect(try spinning.terminate(grace: forever).outcome == .signaled(SIGTERM))  // spin ends on SIGTERM
+        expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(FixtureJob.double, input: 1, timeout: negative, executable: fixturePath) }
+        expectRefusal(.invalidDuration) { _ = try IsolatedProcess.run(FixtureJob.double, input: 1, timeout: .seconds(1), grace: negative, executable: fixturePath) }
+        #expect(try spinning.terminate(grace: forever).outcome == .signaled(.terminate))  // spin ends on SIGTERM
     }
 
     @Test("process-wide settings: resendWindow 0/1 ns/Int64.max s, shutdown(grace:) and handleTerminationSignals(grace:) at every extreme, in a child process",

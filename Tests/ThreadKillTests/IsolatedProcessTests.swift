@@ -5,53 +5,11 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 
 // The jobs live in the ThreadKillFixtures program (Sources/ThreadKillFixtures),
 // built next to this test binary: the test runner's `main` cannot call the
 // worker hook, so every process here is a copy of the fixture.
-
-private let double = IsolatedJob<Int, Int>("double")
-private let fail = IsolatedJob<String, Int>("fail")
-private let spin = IsolatedJob<Int, Int>("spin")
-private let ignoreTerm = IsolatedJob<String, Int>("ignoreTerm")
-private let crash = IsolatedJob<Int, Int>("crash")
-private let exitJob = IsolatedJob<Int32, Int>("exit")
-private let printJob = IsolatedJob<String, Int>("print")
-private let readyThenAwait = IsolatedJob<Handshake, String>("readyThenAwait")
-private let grandchild = IsolatedJob<String, Int>("grandchild")
-private let escape = IsolatedJob<Int, Int32>("escape")
-private let sessionGrandchild = IsolatedJob<String, Int>("sessionGrandchild")
-private let flood = IsolatedJob<[Int], Int>("flood")
-private let floodMemory = IsolatedJob<Int, FloodReport>("floodMemory")
-private let parent = IsolatedJob<String, Int>("parent")
-private let fds = IsolatedJob<Int, [Int32]>("fds")
-private let cycles = IsolatedJob<[Int], CycleReport>("cycles")
-
-private struct Handshake: Codable, Sendable {
-    var ready: String
-    var go: String
-}
-
-private struct FloodReport: Codable, Sendable {
-    var residentBeforeKiB: Int
-    var peakAfterKiB: Int
-    var keptBytes: Int
-    var droppedBytes: Int
-    var keptIsPrefix: Bool
-    var value: Int?
-}
-
-/// Byte `i` of what the `flood` job writes.
-private func floodByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i % 251) }
-
-private struct CycleReport: Codable, Sendable {
-    var usedPidfd: Bool
-    var fdsBefore: Int
-    var fdsAfter: Int
-    var pids: [Int32]
-    var zombies: [Int32]
-    var outcomes: [String]
-}
 
 /// The fixture program, beside the test binary.
 private let fixture = fixturePath
@@ -209,12 +167,12 @@ private func killStray(_ pid: pid_t) {
 struct IsolatedProcessTests {
     @Test("a job returns its value")
     func returnsValue() throws {
-        #expect(try IsolatedProcess.run(double, input: 21, timeout: hangBound, executable: fixture) == 42)
+        #expect(try IsolatedProcess.run(FixtureJob.double, input: 21, timeout: hangBound, executable: fixture) == 42)
     }
 
     @Test("a throwing job carries its error back")
     func carriesError() throws {
-        let result = try IsolatedProcess.start(fail, input: "boom", executable: fixture).wait()
+        let result = try IsolatedProcess.start(FixtureJob.fail, input: "boom", executable: fixture).wait()
         guard case .threw(let error) = result.outcome else {
             Issue.record("expected .threw, got \(result.outcome)")
             return
@@ -222,16 +180,16 @@ struct IsolatedProcessTests {
         #expect(error.job == "fail")
         #expect(error.typeName.hasSuffix("FixtureError"))
         #expect(error.message == "fixture failure: boom")
-        #expect(throws: error) { try IsolatedProcess.run(fail, input: "boom", timeout: hangBound, executable: fixture) }
+        #expect(throws: error) { try IsolatedProcess.run(FixtureJob.fail, input: "boom", timeout: hangBound, executable: fixture) }
     }
 
     @Test("a spinning job is terminated within its grace")
     func terminatesSpinner() throws {
-        let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixture)
         #expect(try process.wait(timeout: .milliseconds(50)) == nil)
         let start = monotonicNanos()
         let result = try process.terminate(grace: .seconds(5))
-        #expect(result.outcome == .signaled(SIGTERM))
+        #expect(result.outcome == .signaled(.terminate))
         #expect(elapsed(since: start) < .seconds(5) + hangBound)
         #expect(process.hasEnded)
     }
@@ -239,34 +197,34 @@ struct IsolatedProcessTests {
     @Test("a job that ignores SIGTERM is killed with SIGKILL after its grace")
     func killsTermIgnorer() throws {
         let ready = FIFO()
-        let process = try IsolatedProcess.start(ignoreTerm, input: ready.path, executable: fixture)
+        let process = try IsolatedProcess.start(FixtureJob.ignoreTerm, input: ready.path, executable: fixture)
         #expect(ready.readLine() == "ready")
         let start = monotonicNanos()
         let result = try process.terminate(grace: .milliseconds(300))
         let took = elapsed(since: start)
-        #expect(result.outcome == .signaled(SIGKILL))
+        #expect(result.outcome == .signaled(.kill))
         #expect(took >= .milliseconds(300))
         #expect(took < .milliseconds(300) + hangBound)
     }
 
     @Test("a crashing job is reported killed by its signal")
     func reportsCrash() throws {
-        let result = try IsolatedProcess.start(crash, input: 5, executable: fixture, standardError: .discard).wait()
+        let result = try IsolatedProcess.start(FixtureJob.crash, input: 5, executable: fixture, standardError: .discard).wait()
         guard case .signaled(let signal) = result.outcome else {
             Issue.record("expected .signaled, got \(result.outcome)")
             return
         }
-        #expect(signal == SIGILL || signal == SIGTRAP)
+        #expect(signal == .illegalInstruction || signal == .trap)
     }
 
     @Test("a job that exits is reported with its status")
     func reportsExit() throws {
-        #expect(try IsolatedProcess.start(exitJob, input: 3, executable: fixture).wait().outcome == .exited(3))
+        #expect(try IsolatedProcess.start(FixtureJob.exit, input: 3, executable: fixture).wait().outcome == .exited(3))
     }
 
     @Test("standard output and error can be captured")
     func capturesOutput() throws {
-        let result = try IsolatedProcess.start(printJob, input: "hello", executable: fixture,
+        let result = try IsolatedProcess.start(FixtureJob.print, input: "hello", executable: fixture,
                                                standardOutput: .capture, standardError: .capture).wait()
         #expect(result.outcome == .returned(5))
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "hello\n")
@@ -277,7 +235,7 @@ struct IsolatedProcessTests {
     @Test("captured output past its limit is read, dropped and counted; the job's value still comes back")
     func captureLimit() throws {
         let count = 1 << 20
-        let result = try IsolatedProcess.start(flood, input: [count, 1], executable: fixture,
+        let result = try IsolatedProcess.start(FixtureJob.flood, input: [count, 1], executable: fixture,
                                                standardOutput: .capture(limit: 1000)).wait()
         #expect(result.outcome == .returned(count))
         let kept = try #require(result.standardOutput)
@@ -292,7 +250,7 @@ struct IsolatedProcessTests {
 
     @Test("the smallest capture limit is one byte; zero and negative limits are refused")
     func smallestCaptureLimit() throws {
-        let result = try IsolatedProcess.start(printJob, input: "hello", executable: fixture,
+        let result = try IsolatedProcess.start(FixtureJob.print, input: "hello", executable: fixture,
                                                standardOutput: .capture(limit: 1), standardError: .capture(limit: 1)).wait()
         #expect(result.outcome == .returned(5))
         #expect(result.standardOutput == Array("h".utf8))
@@ -301,7 +259,7 @@ struct IsolatedProcessTests {
         #expect(result.standardErrorDroppedBytes == 9)    // "rr:hello\n"
         for (out, err) in [(ProcessOutputMode.capture(limit: 0), ProcessOutputMode.inherit), (.inherit, .capture(limit: -1))] {
             let error = #expect(throws: ThreadKillError.self) {
-                try IsolatedProcess.start(printJob, input: "x", executable: fixture, standardOutput: out, standardError: err)
+                try IsolatedProcess.start(FixtureJob.print, input: "x", executable: fixture, standardOutput: out, standardError: err)
             }
             #expect(error?.code == .invalidArgument)
         }
@@ -311,7 +269,7 @@ struct IsolatedProcessTests {
     func streamsOutput() throws {
         let count = 2 << 20
         let received = Mutex<(bytes: Int, inOrder: Bool, calls: Int)>((0, true, 0))
-        let result = try IsolatedProcess.start(flood, input: [count, 2], executable: fixture, standardError: .stream { chunk in
+        let result = try IsolatedProcess.start(FixtureJob.flood, input: [count, 2], executable: fixture, standardError: .stream { chunk in
             received.withLock { state in
                 state.inOrder = state.inOrder && chunk.indices.allSatisfy { chunk[$0] == floodByte(state.bytes + $0) }
                 state.bytes += chunk.count
@@ -334,7 +292,7 @@ struct IsolatedProcessTests {
         #expect(stray >= 0)
         defer { close(stray) }
         // The input (fd 3) is closed once read; the reply pipe is fd 4.
-        #expect(try IsolatedProcess.run(fds, input: 0, timeout: hangBound, executable: fixture) == [0, 1, 2, 4])
+        #expect(try IsolatedProcess.run(FixtureJob.fds, input: 0, timeout: hangBound, executable: fixture) == [0, 1, 2, 4])
     }
 
     @Test("an unknown job name is a typed error")
@@ -354,41 +312,64 @@ struct IsolatedProcessTests {
     @Test("negative durations are refused")
     func negativeDurations() throws {
         let run = #expect(throws: ThreadKillError.self) {
-            try IsolatedProcess.run(double, input: 1, timeout: .seconds(-1), executable: fixture)
+            try IsolatedProcess.run(FixtureJob.double, input: 1, timeout: .seconds(-1), executable: fixture)
         }
         #expect(run?.code == .invalidDuration)
-        let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixture)
         #expect(throws: ThreadKillError.self) { try process.terminate(grace: .milliseconds(-1)) }
         #expect(throws: ThreadKillError.self) { try process.wait(timeout: .nanoseconds(-1)) }
-        #expect(try process.kill().outcome == .signaled(SIGKILL))
+        #expect(try process.kill().outcome == .signaled(.kill))
     }
 
     @Test("a missing executable is a spawn error")
     func missingExecutable() throws {
         let error = #expect(throws: ThreadKillError.self) {
-            try IsolatedProcess.start(double, input: 1, executable: "/nonexistent/worker")
+            try IsolatedProcess.start(FixtureJob.double, input: 1, executable: "/nonexistent/worker")
         }
         #expect(error?.code == .systemCall && error?.context.systemCall == "posix_spawn")
         #expect(error?.underlyingError?.rawValue == ENOENT)
     }
 
-    @Test("run terminates a job that outlives its timeout")
+    @Test("run terminates a job that outlives its timeout and throws the TimeoutError a thread's timeout throws, with how the job ended")
     func runTimesOut() throws {
         let start = monotonicNanos()
-        let error = #expect(throws: ThreadKillError.self) {
-            try IsolatedProcess.run(spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixture)
+        let error = #expect(throws: TimeoutError.self) {
+            try IsolatedProcess.run(FixtureJob.spin, input: 0, timeout: .milliseconds(100), grace: .seconds(5), executable: fixture)
         }
-        #expect(error?.code == .timedOut)
+        #expect(error?.timeout == .milliseconds(100))
+        #expect(error?.job == "spin")
+        #expect(error?.processOutcome == .signaled(.terminate))  // spin ends at SIGTERM
+        #expect(error?.report == nil && error?.thread == nil)
+        #expect(error.map { "\($0)" } == "job spin timed out after 100 ms; the job process was terminated by SIGTERM")
         #expect(elapsed(since: start) < hangBound)
+    }
+
+    @Test("run returns the reply of a job that answers the timeout's SIGTERM: work that ended by itself wins over the TimeoutError",
+          .timeLimit(.minutes(3)))
+    func runReplyAfterTimeoutWins() throws {
+        // The job replies once its SIGTERM handler is in place, which it says
+        // on the FIFO. A SIGTERM that came before (a start slower than the
+        // timeout) kills it and proves nothing: try again with a longer timeout.
+        var timeout = Duration.milliseconds(200)
+        for _ in 0..<8 {
+            let ready = FIFO()
+            let result = Result { try IsolatedProcess.run(FixtureJob.replyOnTerm, input: ready.path, timeout: timeout, grace: hangBound, executable: fixture) }
+            if ready.readLine(within: .milliseconds(100)) == "ready" {
+                #expect(try result.get() == 7)
+                return
+            }
+            timeout *= 2
+        }
+        Issue.record("the job never installed its handler before its timeout")
     }
 
     @Test("many threads waiting get the same result")
     func manyWaiters() throws {
-        let process = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixture)
         let waiters = (0..<4).map { _ in onPlainThread { try? process.wait().outcome } }
         _ = try process.terminate(grace: .seconds(5))
         for join in waiters {
-            #expect(join() == .signaled(SIGTERM))
+            #expect(join() == .signaled(.terminate))
         }
     }
 
@@ -397,7 +378,7 @@ struct IsolatedProcessTests {
         let ready = FIFO()
         let go = FIFO()
         let join = onPlainThread { () -> (IsolatedProcess<String>?, String) in
-            guard let process = try? IsolatedProcess.start(readyThenAwait, input: Handshake(ready: ready.path, go: go.path), executable: fixture) else {
+            guard let process = try? IsolatedProcess.start(FixtureJob.readyThenAwait, input: Handshake(ready: ready.path, go: go.path), executable: fixture) else {
                 return (nil, "")
             }
             // The job runs, so its supervisor is up before this thread ends.
@@ -418,7 +399,7 @@ struct IsolatedProcessTests {
     @Test("a grandchild in the job's group is stopped with it, and reading never hangs")
     func stopsGrandchild() throws {
         let ready = FIFO()
-        let process = try IsolatedProcess.start(grandchild, input: ready.path, executable: fixture, standardOutput: .capture)
+        let process = try IsolatedProcess.start(FixtureJob.grandchild, input: ready.path, executable: fixture, standardOutput: .capture)
         let line = try #require(ready.readLine())
         let pid = try #require(pid_t(line.split(separator: " ").last ?? ""))
         let pidfd = CPthreadShim_pidfd_open(pid, 0)
@@ -427,7 +408,7 @@ struct IsolatedProcessTests {
         let start = monotonicNanos()
         let result = try process.terminate(grace: .milliseconds(200))
         #expect(elapsed(since: start) < hangBound)
-        #expect(result.outcome == .signaled(SIGKILL))
+        #expect(result.outcome == .signaled(.kill))
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "grandchild \(pid)\n")
         var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the grandchild survived")
@@ -436,7 +417,7 @@ struct IsolatedProcessTests {
     @Test("a grandchild outside the group that keeps the output pipe dies when the job returns, and the read never hangs")
     func escapedGrandchildDiesWithJob() throws {
         let start = monotonicNanos()
-        let result = try IsolatedProcess.start(escape, input: 0, executable: fixture, standardOutput: .capture).wait()
+        let result = try IsolatedProcess.start(FixtureJob.escape, input: 0, executable: fixture, standardOutput: .capture).wait()
         #expect(elapsed(since: start) < hangBound)
         let pid = try #require(result.outcome.value)
         #expect(result.standardOutput.map { String(decoding: $0, as: UTF8.self) } == "escaped \(pid)\n")
@@ -451,13 +432,13 @@ struct IsolatedProcessTests {
     @Test("a grandchild that calls setsid does not survive terminate() or kill()", arguments: [true, false])
     func stopsSessionGrandchild(terminate: Bool) throws {
         let ready = FIFO()
-        let process = try IsolatedProcess.start(sessionGrandchild, input: ready.path, executable: fixture)
+        let process = try IsolatedProcess.start(FixtureJob.sessionGrandchild, input: ready.path, executable: fixture)
         let grandchild = try Pinned(try pid(in: ready.readLine()))
         // It really left the job's session and process group.
         #expect(getsid(grandchild.pid) == grandchild.pid)
         #expect(getpgid(grandchild.pid) == grandchild.pid)
         let result = terminate ? try process.terminate(grace: .seconds(5)) : try process.kill()
-        #expect(result.outcome == .signaled(terminate ? SIGTERM : SIGKILL))
+        #expect(result.outcome == .signaled(terminate ? .terminate : .kill))
         // Gone by the time the call returns, not some time later.
         #expect(grandchild.hasEnded(), "the grandchild in its own session survived")
     }
@@ -479,7 +460,7 @@ struct IsolatedProcessLeakTests {
 
     @Test("200 start/stop cycles leave no zombie and no fd behind")
     func cyclesLeaveNothing() throws {
-        let report = try IsolatedProcess.run(cycles, input: [Self.cycleCount, 1], timeout: .seconds(55), executable: fixture)
+        let report = try IsolatedProcess.run(FixtureJob.cycles, input: [Self.cycleCount, 1], timeout: .seconds(55), executable: fixture)
         check(report, cycles: Self.cycleCount)
     }
 
@@ -488,16 +469,16 @@ struct IsolatedProcessLeakTests {
         // Only pids we started are looked at, so parallel suites cannot disturb it.
         var pids: [pid_t] = []
         for i in 0..<20 {
-            let process = try IsolatedProcess.start(i % 2 == 0 ? double : spin, input: i, executable: fixture)
+            let process = try IsolatedProcess.start(i % 2 == 0 ? FixtureJob.double : FixtureJob.spin, input: i, executable: fixture)
             pids.append(process.processIdentifier)
             if i % 2 == 0 {
                 #expect(try process.wait().outcome == .returned(2 * i))
             } else {
-                #expect(try process.terminate(grace: .seconds(5)).outcome == .signaled(SIGTERM))
+                #expect(try process.terminate(grace: .seconds(5)).outcome == .signaled(.terminate))
             }
         }
         // A dropped handle kills and reaps its process too.
-        var dropped: IsolatedProcess<Int>? = try IsolatedProcess.start(spin, input: 0, executable: fixture)
+        var dropped: IsolatedProcess<Int>? = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixture)
         pids.append(dropped!.processIdentifier)
         dropped = nil
         #expect(pids.allSatisfy { !isOurChild($0) }, "still our children: \(pids.filter(isOurChild))")
@@ -505,7 +486,7 @@ struct IsolatedProcessLeakTests {
 
     @Test("without pidfds (kernels before 5.3) cycles leave nothing behind either")
     func fallbackCyclesLeaveNothing() throws {
-        let report = try IsolatedProcess.run(cycles, input: [30, 0], timeout: .seconds(55), executable: fixture)
+        let report = try IsolatedProcess.run(FixtureJob.cycles, input: [30, 0], timeout: .seconds(55), executable: fixture)
         #expect(!report.usedPidfd)
         check(report, cycles: 30)
     }
@@ -539,7 +520,7 @@ struct IsolatedProcessLeakTests {
         let count = 200_000_000
         let limit = ProcessOutputMode.defaultCaptureLimit
         // Measured inside a worker of its own: this process runs other suites in parallel.
-        let report = try IsolatedProcess.run(floodMemory, input: count, timeout: .seconds(55), executable: fixture)
+        let report = try IsolatedProcess.run(FixtureJob.floodMemory, input: count, timeout: .seconds(55), executable: fixture)
         #expect(report.value == count)
         #expect(report.keptBytes == limit)
         #expect(report.keptIsPrefix)
@@ -567,7 +548,7 @@ struct IsolatedProcessLeakTests {
     @Test("a parent killed with SIGKILL takes its child with it")
     func childDiesWithParent() throws {
         let fifo = FIFO()
-        let process = try IsolatedProcess.start(parent, input: fifo.path, executable: fixture)
+        let process = try IsolatedProcess.start(FixtureJob.parent, input: fifo.path, executable: fixture)
         var childPid: pid_t?
         var childReady = false
         for _ in 0..<2 {
@@ -580,7 +561,7 @@ struct IsolatedProcessLeakTests {
         let pidfd = CPthreadShim_pidfd_open(pid, 0)
         try #require(pidfd >= 0)
         defer { close(pidfd) }
-        #expect(try process.kill().outcome == .signaled(SIGKILL))
+        #expect(try process.kill().outcome == .signaled(.kill))
         var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
         #expect(poll(&p, 1, Int32(hangBound.nonNegativeNanos! / 1_000_000)) == 1, "the orphaned child survived its parent")
     }

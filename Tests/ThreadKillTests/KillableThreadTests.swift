@@ -3,6 +3,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,8 +38,8 @@ struct KillableThreadTests {
         }
         sleeping.wait()
         try thread.requestStop()
-        guard case .stopped(let report) = try thread.joinOrFail() else {
-            Issue.record("expected .stopped")
+        guard case .killed(let report) = try thread.joinOrFail(), report.reason == .stopRequested else {
+            Issue.record("expected a kill by a stop request")
             return
         }
         #expect(report.reason == .stopRequested)
@@ -226,7 +227,7 @@ struct KillableThreadTests {
             try ctx.sleep(for: .seconds(3600))
         }
         started.wait()
-        #expect(taskNames().contains(name))
+        #expect(threadNames().contains(name))
         #expect(KillableThreads.liveThreads.contains { $0.name == name })
         try thread.requestStop()
         _ = try thread.joinOrFail()

@@ -1,4 +1,5 @@
 import Testing
+import ThreadKill
 @testable import threadkill
 
 @Suite("Percentiles")
@@ -70,5 +71,19 @@ struct PercentilesTests {
         #expect(stats.p99 == 4_000.0)
         #expect(micros(stats.p50) == "2.0 µs")
         #expect(micros(stats.p99) == "4000 µs")
+    }
+
+    @Test("one duration format for the library's reports and the CLI; fixed decimals keep their sign")
+    func formats() {
+        #expect(Duration.nanoseconds(41).compactDescription == "41 ns")
+        #expect(Duration.microseconds(41).compactDescription == "41.0 µs")
+        #expect(Duration.microseconds(150).compactDescription == "150 µs")
+        #expect(Duration.microseconds(2_500).compactDescription == "2.5 ms")
+        #expect(Duration.milliseconds(1_250).compactDescription == "1.2 s")
+        #expect(Duration.milliseconds(1_500).seconds == 1.5)
+        #expect(fixed(1.5, 2) == "1.50")
+        #expect(fixed(-0.5, 1) == "-0.5")
+        #expect(fixed(-0.01, 1) == "0.0")
+        #expect(fixed(7, 0) == "7")
     }
 }

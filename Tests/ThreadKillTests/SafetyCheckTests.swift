@@ -277,7 +277,7 @@ struct SignalRuleTests {
                 // Count the instances of the signal queued for this thread.
                 var set = sigset_t()
                 sigemptyset(&set)
-                sigaddset(&set, KillableThreads.signal!)
+                sigaddset(&set, KillableThreads.signal!.rawValue)
                 var now = timespec(tv_sec: 0, tv_nsec: 0)
                 var count = 0
                 while sigtimedwait(&set, nil, &now) > 0 { count += 1 }

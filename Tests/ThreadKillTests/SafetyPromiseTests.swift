@@ -73,7 +73,7 @@ struct SafetyPromiseTests {
             ("waitpid", Int(SYS_wait4), { ctx in _ = try ctx.waitpid(childPid) }),
             ("blocking", Int(SYS_read), { ctx in
                 var byte: UInt8 = 0
-                _ = try ctx.blocking { CPthreadShim_foreign_read(pipe.read, &byte, 1) }
+                _ = try ctx.blocking { Glibc.read(pipe.read, &byte, 1) }
             }),
         ]
         for (name, nr, call) in calls {
@@ -85,8 +85,8 @@ struct SafetyPromiseTests {
             waitUntilBlocked(tid, in: nr)
             try thread.requestStop()
             let outcome = try #require(try thread.join(timeout: hangBound), "\(name): a stop request did not wake it")
-            guard case .stopped = outcome else {
-                Issue.record("\(name): expected .stopped, got \(outcome)")
+            guard outcome.report?.reason == .stopRequested else {
+                Issue.record("\(name): expected a kill by a stop request, got \(outcome)")
                 continue
             }
         }
@@ -104,9 +104,13 @@ struct SafetyPromiseTests {
             }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopped, "\(timeout)")
-            #expect(timeout.report.stepThatActed == .requestStop, "\(timeout)")
-            #expect(timeout.report.stepsTaken == [.requestStop], "\(timeout)")
+            #expect(timeout.report?.stopped == true, "\(timeout)")
+            #expect(timeout.report?.stepThatActed == .requestStop, "\(timeout)")
+            #expect(timeout.report?.stepsTaken == [.requestStop], "\(timeout)")
+            // What timed out: a thread, named; no process fields.
+            #expect(timeout.timeout == .milliseconds(30))
+            #expect(timeout.thread?.name == "withTimeout" && timeout.job == nil && timeout.processOutcome == nil)
+            #expect("\(timeout)".hasPrefix("thread withTimeout timed out after 30.0 ms; the thread was stopped by"), "\(timeout)")
         }
     }
 
@@ -142,7 +146,7 @@ struct SafetyPromiseTests {
             }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(timeout.report.stopCallbacksStillRunning, "\(timeout)")
+            #expect(timeout.report?.stopCallbacksStillRunning == true, "\(timeout)")
         }
         let timeoutElapsed = ContinuousClock.now - timeoutStarted
         releaseTimeout.open()
@@ -224,8 +228,8 @@ struct SafetyPromiseTests {
         }
         try thread.requestStop()
         go.open()
-        guard case .stopped(let report) = try thread.joinOrFail() else {
-            Issue.record("expected .stopped")
+        guard case .killed(let report) = try thread.joinOrFail(), report.reason == .stopRequested else {
+            Issue.record("expected a kill by a stop request")
             return
         }
         #expect(report.timesSwallowed == 3, "\(report)")
@@ -240,11 +244,12 @@ struct SafetyPromiseTests {
             }
             Issue.record("expected a timeout")
         } catch let timeout as TimeoutError {
-            #expect(!timeout.report.stopped)
-            #expect(try timeout.thread.join(timeout: .zero) == false)
-            #expect(timeout.thread.state != .finished)
+            #expect(timeout.report?.stopped == false)
+            let thread = try #require(timeout.thread)
+            #expect(try thread.join(timeout: .zero) == false)
+            #expect(thread.state != .finished)
             quit.store(true, ordering: .releasing)
-            #expect(try timeout.thread.join(timeout: hangBound) == true)
+            #expect(try thread.join(timeout: hangBound) == true)
         }
     }
 

@@ -1,6 +1,7 @@
 import CPthreadShim
 import Testing
 @testable import ThreadKill
+import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,13 +12,13 @@ struct SignalTests {
     func foreignSignalRefused() throws {
         _ = try KillableThread { _ in }.joinOrFail()  // installs ours first
         let foreign = CPthreadShim_sigrtmin() + 1
-        #expect(foreign != KillableThreads.signal)
+        #expect(foreign != KillableThreads.signal?.rawValue)
         var ignore = sigaction()
         ignore.__sigaction_handler.sa_handler = SIG_IGN
         var old = sigaction()
         sigaction(foreign, &ignore, &old)
         defer { sigaction(foreign, &old, nil) }
-        expectRefusal(.signalInUse) { try KillableThreads.useSignal(foreign) }
+        expectRefusal(.signalInUse) { try KillableThreads.useSignal(Signal(foreign)) }
     }
 
     @Test("a different signal cannot be chosen once one is installed, and non-RT signals never")
@@ -25,11 +26,11 @@ struct SignalTests {
         _ = try KillableThread { _ in }.joinOrFail()
         let installed = try #require(KillableThreads.signal)
         try KillableThreads.useSignal(installed)  // the same one is fine
-        let other = CPthreadShim_sigrtmin() + 3
+        let other = try Signal.realtime(3)
         #expect(other != installed)
         expectRefusal(.signalAlreadyChosen) { try KillableThreads.useSignal(other) }
-        expectRefusal(.invalidArgument) { try KillableThreads.useSignal(SIGINT) }
-        #expect(CPthreadShim_signal_state(installed) == 1)
+        expectRefusal(.invalidArgument) { try KillableThreads.useSignal(.interrupt) }
+        #expect(CPthreadShim_signal_state(installed.rawValue) == 1)
     }
 
     @Test("the handler is reported installed once a thread has started")
@@ -52,7 +53,7 @@ struct SignalTests {
             body.run()
             return nil
         }, box.toOpaque()) == 0)
-        for _ in 0..<100 { #expect(pthread_kill(thread, signal) == 0) }
+        for _ in 0..<100 { #expect(pthread_kill(thread, signal.rawValue) == 0) }
         received.open()
         done.wait()
         pthread_join(thread, nil)
@@ -80,7 +81,7 @@ struct LifecycleTests {
             }
             #expect(try thread.joinOrFail().report?.reason == .stopRequested)
         }
-        #expect(!taskNames().contains(name))
+        #expect(!threadNames().contains(name))
         #expect(!KillableThreads.liveThreads.contains { $0.name == name })
     }
 
@@ -96,8 +97,47 @@ struct LifecycleTests {
             }
         }
         started.wait()
-        #expect(taskNames().contains(name))
+        #expect(threadNames().contains(name))
         group.requestStop()
-        eventually("the detached thread exits") { !taskNames().contains(name) }
+        eventually("the detached thread exits") { !threadNames().contains(name) }
+    }
+}
+
+@Suite("The Signal type")
+struct SignalValueTests {
+    @Test("a number that is no signal is refused: nil from init(rawValue:), invalidArgument from init(_:) and realtime(_:)")
+    func badNumbersRefused() throws {
+        let rtmax = CPthreadShim_sigrtmax()
+        for bad in [0, -1, -15, Int32.min, rtmax + 1, Int32.max] {
+            #expect(Signal(rawValue: bad) == nil, "\(bad)")
+            expectRefusal(.invalidArgument) { _ = try Signal(bad) }
+        }
+        expectRefusal(.invalidArgument) { _ = try Signal.realtime(-1) }
+        expectRefusal(.invalidArgument) { _ = try Signal.realtime(Int(rtmax - CPthreadShim_sigrtmin()) + 1) }
+        // The edges are signals.
+        #expect(Signal(rawValue: 1) == .hangup)
+        #expect(Signal(rawValue: rtmax)?.isRealtime == true)
+        #expect(try Signal.realtime(0).rawValue == CPthreadShim_sigrtmin())
+    }
+
+    @Test("useSignal refuses every signal that is not real-time, SIGKILL and SIGSTOP included, with invalidArgument")
+    func nonRealtimeRefused() {
+        for signal in [Signal.kill, .suspend, .terminate, .interrupt, .user1, .segmentationFault] {
+            #expect(!signal.isRealtime)
+            expectRefusal(.invalidArgument) { try KillableThreads.useSignal(signal) }
+        }
+    }
+
+    @Test("a signal describes itself by its C name")
+    func descriptions() throws {
+        #expect("\(Signal.terminate)" == "SIGTERM")
+        #expect("\(Signal.kill)" == "SIGKILL")
+        #expect(Signal.terminate.rawValue == SIGTERM && Signal.kill.rawValue == SIGKILL)
+        #expect("\(try Signal.realtime(3))" == "SIGRTMIN+3")
+        #expect("\(try Signal(32))" == "signal 32")  // glibc's own, below SIGRTMIN
+        for number in 1...CPthreadShim_sigrtmax() {
+            let name = "\(try Signal(number))"
+            #expect(name.hasPrefix("SIG") || number < CPthreadShim_sigrtmin(), "\(number): \(name)")
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Testing
+import ThreadKillTestSupport
 @testable import ThreadKill
 #if canImport(Glibc)
 import Glibc
@@ -50,24 +51,6 @@ final class Latch: Sendable {
     }
 }
 
-/// Names of this process's threads as the kernel shows them.
-func taskNames() -> [String] {
-    guard let dir = opendir("/proc/self/task") else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if tid.hasPrefix(".") { continue }
-        guard let file = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
-        var buffer = [CChar](repeating: 0, count: 64)
-        if fgets(&buffer, 64, file) != nil {
-            let bytes = buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }
-            names.append(String(decoding: bytes, as: UTF8.self))
-        }
-        fclose(file)
-    }
-    return names
-}
 
 
 /// Waits until `condition` holds, checking it after each short yield, or fails after the bound.
@@ -89,15 +72,6 @@ func waitUntilInSyscall(tid: Int32, _ nr: Int, sourceLocation: SourceLocation = 
     eventually("thread \(tid) blocked in syscall \(nr)", sourceLocation: sourceLocation) { isInSyscall(tid: tid, nr) }
 }
 
-/// Whether thread `tid` of this process is inside system call `nr` now.
-func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
-    guard let file = fopen("/proc/self/task/\(tid)/syscall", "r") else { return false }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard fgets(&buffer, 256, file) != nil else { return false }
-    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return text.split(separator: " ").first.flatMap { Int($0) } == nr
-}
 
 /// How long an async test waits for a condition: async work needs a pool
 /// thread to make progress at all, and on 2 cores long synchronous suites can
@@ -123,13 +97,7 @@ func uniqueName(_ base: String) -> String {
 }
 
 /// The fixture program beside the test binary (`swift test` builds it there).
-let fixturePath: String = {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    precondition(n > 0, "readlink /proc/self/exe failed")
-    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return path[..<path.lastIndex(of: "/")!] + "/ThreadKillFixtures"
-}()
+let fixturePath = siblingExecutable("ThreadKillFixtures")
 
 /// Runs the fixture with `arguments` (and extra `environment` entries); once
 /// its output contains `marker`, sends it `signals`. Returns its wait status

@@ -3,15 +3,10 @@ import Glibc
 #endif
 import CPthreadShim
 import Testing
+import ThreadKillTestSupport
 
 /// The CLI, beside the test binary (`.build/<config>/ThreadKillPackageTests.xctest`).
-let threadkillPath: String = {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    precondition(n > 0, "readlink /proc/self/exe failed")
-    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return path[..<path.lastIndex(of: "/")!] + "/threadkill"
-}()
+let threadkillPath = siblingExecutable("threadkill")
 
 /// Runs the built `threadkill` with `arguments` in a process of its own.
 ///

@@ -11,6 +11,13 @@
 extern "C" {
 #endif
 
+// Every pointer here is non-null unless marked _Nullable (nothing under gcc).
+#if defined(__clang__)
+#pragma clang assume_nonnull begin
+#elif !defined(_Nullable)
+#define _Nullable
+#endif
+
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t CLatencyFloor_nowNanos(void);
 /// The calling thread's kernel thread id.
@@ -36,18 +43,23 @@ int CLatencyFloor_waitAnyInSyscall(long nr, long arg0, uint64_t timeoutNanos);
 void CLatencyFloor_spin(uint64_t nanos);
 
 // Each floor runs `warmup` discarded trials, then `n` measured ones, one new
-// thread per trial, and writes `n` samples to `samples`. Returns 0 or an errno
-// value (EBUSY: `signo` does not have the default disposition).
+// thread per trial, and writes `n` samples to `samples` (NULL only when `n`
+// is 0). Returns 0 or an errno value (EBUSY: `signo` does not have the
+// default disposition).
 
 /// (a) An atomic stop flag seen by a spinning thread → join.
-int CLatencyFloor_flagJoin(uint64_t *samples, size_t n, size_t warmup);
+int CLatencyFloor_flagJoin(uint64_t *_Nullable samples, size_t n, size_t warmup);
 /// (b) pthread_kill(signo) → a thread blocked in read(2) on a pipe gets EINTR
 /// (handler without SA_RESTART) → join.
-int CLatencyFloor_interruptReadJoin(int signo, uint64_t *samples, size_t n, size_t warmup);
+int CLatencyFloor_interruptReadJoin(int signo, uint64_t *_Nullable samples, size_t n, size_t warmup);
 /// (c) pthread_kill(signo) → the handler siglongjmps out of a spinning loop → join.
-int CLatencyFloor_longjmpJoin(int signo, uint64_t *samples, size_t n, size_t warmup);
+int CLatencyFloor_longjmpJoin(int signo, uint64_t *_Nullable samples, size_t n, size_t warmup);
 /// (d) pthread_cancel of a thread blocked in read(2) on a pipe → join.
-int CLatencyFloor_cancelReadJoin(uint64_t *samples, size_t n, size_t warmup);
+int CLatencyFloor_cancelReadJoin(uint64_t *_Nullable samples, size_t n, size_t warmup);
+
+#if defined(__clang__)
+#pragma clang assume_nonnull end
+#endif
 
 #ifdef __cplusplus
 }

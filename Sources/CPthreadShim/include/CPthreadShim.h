@@ -222,6 +222,8 @@ size_t CPthreadShim_signal_frame_size(void);
 
 /// The calling thread's stack size in bytes (pthread_getattr_np), or 0.
 size_t CPthreadShim_current_stack_size(void);
+/// The calling thread's kernel thread id.
+int CPthreadShim_gettid(void);
 
 /// How many times this process is removed from the one that loaded the shim
 /// by fork(): 0 in the original process, bumped in every forked child.
@@ -374,8 +376,12 @@ void CPthreadShim_call_join(CPthreadShim_call *call);
 /// throwaway thread, so no real cancel ever pays for the dlopen. Idempotent.
 void CPthreadShim_cancel_warm_up(void);
 
-// C leaf functions for cancellable calls (arguments in a small struct). Each
-// has the type of CPthreadShim_call's `function`, so its argument is declared
+// --- Internal to ThreadKill: the leaves of its own cancellable calls ---
+//
+// Not API (CPthreadShim is not a product; Docs/PublicAPI.md): users call
+// `ctx.cancellableRead`, `ctx.cancellableSleep` and `ctx.cancellablePoll`,
+// or pass their own C function to `ctx.cancellableCall`. Each leaf has the
+// type of CPthreadShim_call's `function`, so its argument is declared
 // _Nullable, but each needs a valid one.
 
 /// The argument of CPthreadShim_leaf_read (`buffer` may be NULL when `count` is 0).
@@ -386,21 +392,11 @@ long CPthreadShim_leaf_read(void *_Nullable args);
 /// the whole of it (any length; EINTR resumes with the time left). -EINVAL for
 /// a negative or malformed timespec.
 long CPthreadShim_leaf_sleep(void *_Nullable duration);
-/// The same, for the `long` count of microseconds the argument points to
-/// (full range: no 32-bit `useconds_t`). -EINVAL if negative.
-long CPthreadShim_leaf_usleep(void *_Nullable microseconds);
 /// The argument of CPthreadShim_leaf_poll: `fds` points to `count` struct
 /// pollfd (NULL when `count` is 0).
 typedef struct { void *_Nullable fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
 /// poll(2) with a CPthreadShim_poll_args. Returns the count or -errno.
 long CPthreadShim_leaf_poll(void *_Nullable args);
-
-/// The calling thread's kernel thread id.
-int CPthreadShim_gettid(void);
-
-/// A plain blocking read through libc, for tests of foreign calls (`buf` may
-/// be NULL when `n` is 0). Returns the count, or -1 and errno.
-long CPthreadShim_foreign_read(int fd, void *_Nullable buf, size_t n);
 
 // --- Processes (IsolatedProcess) ---
 

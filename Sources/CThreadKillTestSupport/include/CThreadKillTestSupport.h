@@ -1,8 +1,16 @@
-// Test-only helpers for ThreadKill's safety-check tests: code in the
+// Test-only helpers for ThreadKill's tests and fixtures: code in the
 // program's own executable with a shape Swift cannot promise (a callback with
-// no frame, a callback several frames deep). Not a product; never shipped.
+// no frame, a callback several frames deep), and a C leaf of the kind a user
+// passes to `ctx.cancellableCall`. Not a product; never shipped.
 #ifndef CTHREADKILLTESTSUPPORT_H
 #define CTHREADKILLTESTSUPPORT_H
+
+// Every pointer here is non-null unless marked _Nullable (nothing under gcc).
+#if defined(__clang__)
+#pragma clang assume_nonnull begin
+#elif !defined(_Nullable)
+#define _Nullable
+#endif
 
 /// Set (atomically) by the spins below once they run; cleared by `tk_test_reset`.
 int tk_test_inside(void);
@@ -22,5 +30,14 @@ void tk_test_spin_frameless(void);
 /// A callback with a frame that calls another function with a frame, which
 /// spins until released: the caller of this one is two frames down.
 void tk_test_callback_deep(void);
+
+/// A user's own C leaf for `ctx.cancellableCall`: nanosleep(2) for the `long`
+/// count of microseconds the argument points to (not NULL, despite the type
+/// `cancellableCall` asks for). Returns 0, or -errno (-EINVAL if negative).
+long tk_test_leaf_usleep(void *_Nullable microseconds);
+
+#if defined(__clang__)
+#pragma clang assume_nonnull end
+#endif
 
 #endif

@@ -45,6 +45,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// an exited (and possibly recycled) thread.
     private let word = Atomic<UInt64>(Lifecycle.starting.rawValue)
     private static let refUnit: UInt64 = 1 << 32
+    /// The low half of `word`: a `Lifecycle` raw value.
+    private static let lifecycleMask: UInt64 = refUnit - 1
     private let pthreadBits = Atomic<UInt>(0)
     private let requests = Mutex(Requests())
     /// Wakes the thread out of a `ctx.wait(on:)`; set only while it waits.
@@ -80,7 +82,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     // MARK: Lifecycle
 
     var lifecycle: Lifecycle {
-        Lifecycle(rawValue: word.load(ordering: .acquiring) & 0xffff_ffff)!
+        Lifecycle(rawValue: word.load(ordering: .acquiring) & Self.lifecycleMask)!
     }
 
     var pthread: pthread_t? {
@@ -141,7 +143,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     private func passExitGate() {
         var w = word.load(ordering: .relaxed)
         while true {
-            let desired = (w & ~0xffff_ffff) | Lifecycle.exiting.rawValue
+            let desired = (w & ~Self.lifecycleMask) | Lifecycle.exiting.rawValue
             let (exchanged, original) = word.compareExchange(expected: w, desired: desired, ordering: .acquiringAndReleasing)
             if exchanged { break }
             w = original
@@ -214,7 +216,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         guard existsHere else { return nil }
         var w = word.load(ordering: .acquiring)
         while true {
-            guard w & 0xffff_ffff == Lifecycle.running.rawValue else { return nil }
+            guard w & Self.lifecycleMask == Lifecycle.running.rawValue else { return nil }
             let (exchanged, original) = word.compareExchange(expected: w, desired: w + Self.refUnit, ordering: .acquiringAndReleasing)
             if exchanged { break }
             w = original

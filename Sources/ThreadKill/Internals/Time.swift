@@ -65,18 +65,6 @@ struct Deadline {
     var hasPassed: Bool { remaining == 0 }
 }
 
-extension Duration {
-    /// "41 µs", "2.5 ms", "1.2 s": for reports.
-    var compactDescription: String {
-        let ns = Double(components.seconds) * 1e9 + Double(components.attoseconds) / 1e9
-        func rounded(_ x: Double) -> String { x >= 100 ? String(Int(x.rounded())) : String(Double(Int(x * 10)) / 10) }
-        if ns < 1_000 { return "\(Int(ns)) ns" }
-        if ns < 1_000_000 { return rounded(ns / 1_000) + " µs" }
-        if ns < 1_000_000_000 { return rounded(ns / 1_000_000) + " ms" }
-        return rounded(ns / 1_000_000_000) + " s"
-    }
-}
-
 func timespec(nanos: UInt64) -> timespec {
     timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
 }

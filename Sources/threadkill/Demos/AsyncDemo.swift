@@ -25,6 +25,6 @@ enum AsyncDemo: Demo {
             try worker.interrupt()
             outcome = try worker.join()
         }
-        print("joined: \(outcome?.report?.reason.rawValue ?? "?") in \(latency.readable); \(worker.ref.injectionStatistics)")
+        print("joined: \(outcome?.report?.reason.rawValue ?? "?") in \(latency.compactDescription); \(worker.ref.injectionStatistics)")
     }
 }

@@ -1,27 +1,16 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CPthreadShim
 import ThreadKill
 
 /// pthread_cancel, done safely: only C frames are ever cancelled.
 enum CancelDemo: Demo {
     static let name = "cancel"
-    static let summary = "pthread_cancel a thread blocked in a foreign C call; its cleanups print"
-
-    static let cleanup: @convention(c) (UnsafeMutableRawPointer?) -> Void = { _ in
-        print("C cleanup (pthread_cleanup_push): closed the call's C resources")
-    }
+    static let summary = "pthread_cancel a thread blocked in a C sleep; its Swift cleanups print"
 
     static func run() throws {
         let worker = try KillableThread(name: "c-call") { ctx in
             ctx.onKill { print("Swift cleanup stack: ran as the thread ended") }
             defer { print("Swift defer: ran as the cancel unwound the body") }
-            print("c-call: blocked in usleep(3) for an hour, inside C")
-            var micros = 3_600_000_000
-            _ = try withUnsafeMutablePointer(to: &micros) {
-                try ctx.cancellableCall(CPthreadShim_leaf_usleep, argument: $0, onCancel: cleanup)
-            }
+            print("c-call: blocked in clock_nanosleep(2) for an hour, inside C")
+            try ctx.cancellableSleep(for: .seconds(3600))
             print("never printed")
         }
         pause(.milliseconds(50))
@@ -30,8 +19,8 @@ enum CancelDemo: Demo {
             try worker.cancel()
             outcome = try worker.join()
         }
-        if case .cancelled(let report) = outcome {
-            print("joined: \(report.reason.rawValue) in \(latency.readable)")
+        if case .killed(let report) = outcome, report.reason == .cancelled {
+            print("joined: \(report.reason.rawValue) in \(latency.compactDescription)")
         }
     }
 }

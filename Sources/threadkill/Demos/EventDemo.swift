@@ -19,6 +19,6 @@ enum EventDemo: Demo {
             try worker.requestStop()
             outcome = try worker.join()
         }
-        print("thread killed (\(outcome?.report?.reason.rawValue ?? "?")) in \(latency.readable), inside a 1 s sleep")
+        print("thread killed (\(outcome?.report?.reason.rawValue ?? "?")) in \(latency.compactDescription), inside a 1 s sleep")
     }
 }

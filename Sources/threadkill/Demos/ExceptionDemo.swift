@@ -24,7 +24,7 @@ enum ExceptionDemo: Demo {
             outcome = try worker.join()
         }
         if case .threw(let error) = outcome {
-            print("thread ended by \(error) in \(latency.readable)")
+            print("thread ended by \(error) in \(latency.compactDescription)")
         }
     }
 }

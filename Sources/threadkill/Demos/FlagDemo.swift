@@ -21,6 +21,6 @@ enum FlagDemo: Demo {
             try worker.requestStop()
             outcome = try worker.join()
         }
-        print("thread killed after \(outcome?.value ?? 0) units; stop took \(latency.readable) (at most one 20 ms unit)")
+        print("thread killed after \(outcome?.value ?? 0) units; stop took \(latency.compactDescription) (at most one 20 ms unit)")
     }
 }

@@ -21,7 +21,7 @@ enum InterruptDemo: Demo {
                 try reader.interrupt()
                 outcome = try reader.join()
             }
-            print("reader: \(outcome?.report?.reason.rawValue ?? "?"); interrupt to join took \(latency.readable)")
+            print("reader: \(outcome?.report?.reason.rawValue ?? "?"); interrupt to join took \(latency.compactDescription)")
         }
     }
 }

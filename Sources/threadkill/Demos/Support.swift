@@ -18,16 +18,6 @@ func measure(_ body: () throws -> Void) rethrows -> Duration {
     return try clock.measure(body)
 }
 
-extension Duration {
-    /// "123 µs" / "4.5 ms", for demo output.
-    var readable: String {
-        let ns = Double(components.seconds) * 1e9 + Double(components.attoseconds) / 1e9
-        if ns < 1_000 { return "\(Int(ns)) ns" }
-        if ns < 1_000_000 { return "\(Int(ns / 1_000)) µs" }
-        return "\(Double(Int(ns / 10_000)) / 100) ms"
-    }
-}
-
 /// Spins the CPU for about `duration` without any delivery point.
 @inline(never)
 func burn(_ duration: Duration) -> UInt64 {

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CPthreadShim
 import ThreadKill
 
 /// The seed's trace method (`sys.settrace` kills at the next line): in
@@ -27,7 +26,7 @@ enum TraceDemo: Demo {
             let foreign = try KillableThread(name: "foreign", tick: .milliseconds(5)) { ctx in
                 try ctx.blocking {
                     var byte: UInt8 = 0
-                    _ = CPthreadShim_foreign_read(readEnd, &byte, 1)  // a C library's own read(2)
+                    _ = Glibc.read(readEnd, &byte, 1)  // a C library's own read(2)
                 }
             }
             pause(.milliseconds(20))
@@ -36,7 +35,7 @@ enum TraceDemo: Demo {
                 try foreign.requestStop()  // a polite stop sends no signal: the tick carries it
                 ended = try foreign.join()
             }
-            print("foreign read: \(ended?.report?.reason.rawValue ?? "?") within one 5 ms tick (\(latency.readable))")
+            print("foreign read: \(ended?.report?.reason.rawValue ?? "?") within one 5 ms tick (\(latency.compactDescription))")
         }
     }
 }

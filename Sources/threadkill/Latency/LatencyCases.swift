@@ -68,7 +68,7 @@ struct LatencyCase: Sendable {
                     while true { try ctx.checkpoint() }
                 }
                 handshake.waitSpinning()
-                return try timed(thread, expecting: "stopped") { try thread.requestStop() }
+                return try timed(thread, expecting: .stopRequested) { try thread.requestStop() }
             }
         ),
         LatencyCase(
@@ -84,7 +84,7 @@ struct LatencyCase: Sendable {
                     _ = try withUnsafeMutableBytes(of: &byte) { try ctx.read(fd, into: $0) }
                 }
                 try handshake.waitBlocked(in: CLatencyFloor_SYS_read())
-                return try timed(thread, expecting: "killed") { try thread.interrupt() }
+                return try timed(thread, expecting: .interrupted) { try thread.interrupt() }
             }
         ),
         LatencyCase(
@@ -102,7 +102,7 @@ struct LatencyCase: Sendable {
                     }
                 }
                 handshake.waitSpinning()
-                return try timed(thread, expecting: "killed") { try thread.interrupt() }
+                return try timed(thread, expecting: .interrupted) { try thread.interrupt() }
             }
         ),
         LatencyCase(
@@ -119,7 +119,7 @@ struct LatencyCase: Sendable {
                 }
                 // The read runs on a helper thread (cancellableCall); find it by its fd.
                 try handshake.waitHelperBlocked(in: CLatencyFloor_SYS_read(), fd: fd)
-                return try timed(thread, expecting: "cancelled") { try thread.cancel() }
+                return try timed(thread, expecting: .cancelled) { try thread.cancel() }
             }
         ),
         LatencyCase(
@@ -134,7 +134,7 @@ struct LatencyCase: Sendable {
                     try ctx.sleep(for: .seconds(3600))
                 }
                 try handshake.waitBlocked(in: CLatencyFloor_SYS_futex())
-                return try timed(thread, expecting: "stopped") { try thread.requestStop() }
+                return try timed(thread, expecting: .stopRequested) { try thread.requestStop() }
             }
         ),
     ]
@@ -144,20 +144,15 @@ private func check(_ err: Int32) throws {
     if err != 0 { throw LatencyError("C floor failed: \(String(cString: strerror(err)))") }
 }
 
-/// Nanoseconds from `kill` to `join()` returning; checks how the thread ended.
-private func timed<Value>(_ thread: KillableThread<Value>, expecting kind: String, kill: () throws -> Void) throws -> UInt64 {
+/// Nanoseconds from `kill` to `join()` returning; checks that a kill with
+/// reason `expected` ended the thread.
+private func timed<Value>(_ thread: KillableThread<Value>, expecting expected: KillError.Reason, kill: () throws -> Void) throws -> UInt64 {
     let start = CLatencyFloor_nowNanos()
     try kill()
     let outcome = try thread.join()
     let elapsed = CLatencyFloor_nowNanos() - start
-    let got: String
-    switch outcome {
-    case .stopped: got = "stopped"
-    case .killed: got = "killed"
-    case .cancelled: got = "cancelled"
-    case .returned: got = "returned"
-    case .threw(let error): got = "threw \(error)"
+    guard outcome.report?.reason == expected else {
+        throw LatencyError("thread \(thread.name) ended \(outcome), expected a kill with reason \(expected.rawValue)")
     }
-    guard got == kind else { throw LatencyError("thread \(thread.name) ended \(got), expected \(kind)") }
     return elapsed
 }

@@ -43,7 +43,7 @@ struct LatencyCommand: Subcommand {
         // Installs ThreadKill's signal, so that the C floor can pick another one.
         _ = try KillableThread(name: "lat-probe") { _ in }.join()
         guard let ownSignal = KillableThreads.signal else { throw LatencyError("ThreadKill installed no signal") }
-        let floorSignal = try Self.spareSignal(besides: ownSignal)
+        let floorSignal = try Self.spareSignal(besides: ownSignal.rawValue)
         print("signals: ThreadKill \(ownSignal), C floor \(floorSignal) (SIGRTMIN+\(floorSignal - CLatencyFloor_sigrtmin()), no SA_RESTART)")
         print("\(trials) trials per case and side after \(warmup) warm-up; C and ThreadKill alternate in blocks of \(Self.block); kill request → join returned")
         print("")

@@ -16,16 +16,6 @@ struct LatencyStats {
     var p99: Double { percentile(99) }
 }
 
-/// Formats a non-negative `value` with exactly `digits` decimals.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int((value * Double(scale)).rounded())
-    guard digits > 0 else { return "\(scaled)" }
-    let fraction = String(scaled % scale)
-    return "\(scaled / scale).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
-}
-
 /// Formats microseconds: one decimal below 1 ms, whole microseconds above.
 func micros(_ value: Double) -> String {
     if value.isNaN { return "—" }

@@ -89,7 +89,7 @@ struct StressCommand: Subcommand {
         let seed = seed ?? UInt64.random(in: 0...UInt64.max)
         let duration = Duration.milliseconds(Int64(seconds * 1_000))
         let display = ProgressDisplay()
-        print("threadkill stress: seed \(seed) (replay with --seed \(seed)), \(threads) threads, \(String(format1: seconds)) s, methods \(methods.map(\.rawValue).joined(separator: ","))")
+        print("threadkill stress: seed \(seed) (replay with --seed \(seed)), \(threads) threads, \(fixed(seconds, 1)) s, methods \(methods.map(\.rawValue).joined(separator: ","))")
         let latencies = LatencySamples()
         let configuration = StressConfiguration(
             duration: duration, threads: threads, seed: seed, methods: methods, operationsPerWorker: operations,

@@ -11,6 +11,6 @@ extension ProgressDisplay {
         let elapsed = progress.elapsed.seconds
         let total = max(progress.duration.seconds, 0.001)
         show(fraction: elapsed / total,
-             status: "\(String(format1: elapsed))s/\(String(format1: total))s  kills \(progress.kills)  undocumented \(progress.undocumented)  failed checks \(progress.failedChecks)")
+             status: "\(fixed(elapsed, 1))s/\(fixed(total, 1))s  kills \(progress.kills)  undocumented \(progress.undocumented)  failed checks \(progress.failedChecks)")
     }
 }

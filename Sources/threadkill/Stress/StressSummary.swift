@@ -8,7 +8,7 @@ struct StressSummary {
 
     var lines: [String] {
         var lines: [String] = []
-        lines.append("threadkill stress: \(String(format1: report.elapsed.seconds)) s, \(report.threads) threads, seed \(report.seed), methods \(report.methods.map(\.rawValue).joined(separator: ","))")
+        lines.append("threadkill stress: \(fixed(report.elapsed.seconds, 1)) s, \(report.threads) threads, seed \(report.seed), methods \(report.methods.map(\.rawValue).joined(separator: ","))")
         lines.append("")
         lines += outcomeTable
         lines.append("")
@@ -19,7 +19,7 @@ struct StressSummary {
         lines.append("injection: \(report.injectionJumps) jumps, \(totalDeclines) declines" + (declines.isEmpty ? "" : " (" + declines.joined(separator: ", ") + ")"))
         let growth = report.residentAfter - report.residentBefore
         lines.append("resident memory: \(mebibytes(report.residentBefore)) -> \(mebibytes(report.residentAfter)) (\(growth >= 0 ? "+" : "")\(growth >> 10) KiB, \(Int(report.residentGrowthPerKill.rounded())) B per kill)")
-        lines.append("throughput: \(String(format1: report.killsPerSecond)) kills/s (\(report.kills) kills)")
+        lines.append("throughput: \(fixed(report.killsPerSecond, 1)) kills/s (\(report.kills) kills)")
         if !report.undocumented.isEmpty {
             lines.append("")
             lines.append("undocumented outcomes (first \(report.undocumented.count)):")
@@ -65,9 +65,7 @@ struct StressSummary {
         }
     }
 
-    private func micros(_ value: UInt32) -> String {
-        value < 10_000 ? "\(value) µs" : "\(String(format1: Double(value) / 1_000)) ms"
-    }
+    private func micros(_ value: UInt32) -> String { Duration.microseconds(value).compactDescription }
 
-    private func mebibytes(_ bytes: Int) -> String { "\(String(format1: Double(bytes) / 1_048_576)) MiB" }
+    private func mebibytes(_ bytes: Int) -> String { "\(fixed(Double(bytes) / 1_048_576, 1)) MiB" }
 }

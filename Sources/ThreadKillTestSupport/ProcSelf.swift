@@ -1,0 +1,37 @@
+// Readers of /proc that the fixture program and the tests both use, on top
+// of the stress engine's `ProcSelf` (entries, first lines, resident size).
+#if canImport(Glibc)
+import Glibc
+#endif
+import ThreadKillStress
+
+/// The fields of `/proc/self/task/TID/syscall`: the number, six arguments, sp, pc.
+public func syscallFields(tid: Int32) -> [String] {
+    (ProcSelf.firstLine("/proc/self/task/\(tid)/syscall") ?? "").split(separator: " ").map(String.init)
+}
+
+/// Whether thread `tid` of this process is inside system call `nr` now.
+public func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
+    syscallFields(tid: tid).first.flatMap { Int($0) } == nr
+}
+
+/// This process's threads: kernel thread id and name (`/proc/self/task/*/comm`).
+public func threads() -> [(id: Int32, name: String)] {
+    ProcSelf.entries("/proc/self/task").compactMap { tid in
+        guard let id = Int32(tid), let name = ProcSelf.firstLine("/proc/self/task/\(tid)/comm") else { return nil }
+        return (id, name)
+    }
+}
+
+/// The names of this process's threads as the kernel shows them, in directory order.
+public func threadNames() -> [String] { threads().map(\.name) }
+
+/// The program `name` in the directory of the running executable (`swift
+/// build` puts the fixture, the CLI and the test bundle side by side).
+public func siblingExecutable(_ name: String) -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    precondition(n > 0, "readlink /proc/self/exe failed")
+    let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return path[..<path.lastIndex(of: "/")!] + "/" + name
+}
