@@ -280,3 +280,219 @@ static uint64_t cancelTrial(int signo, int fd) {
 int CLatencyFloor_cancelReadJoin(uint64_t *samples, size_t n, size_t warmup) {
     return withPipe(cancelTrial, 0, samples, n, warmup);
 }
+
+// MARK: Batch floors (checkpoint, spawn, mass stop, memory, process)
+
+#include <linux/futex.h>
+#include <malloc.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+static _Thread_local volatile _Atomic int checkpointFlag;  // volatile: one load per iteration, as a checkpoint does
+
+uint64_t CLatencyFloor_flagLoop(uint64_t iterations) {
+    uint64_t start = CLatencyFloor_nowNanos();
+    for (uint64_t i = 0; i < iterations; i++) {
+        if (atomic_load_explicit(&checkpointFlag, memory_order_relaxed)) return 0;
+    }
+    return CLatencyFloor_nowNanos() - start;
+}
+
+static void futexWait(atomic_uint *word, unsigned expected) {
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futexWake(atomic_uint *word) {
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+typedef struct {
+    atomic_uint word;  // 0: wait; 1: return
+    atomic_int entered;
+    int fd;
+} Sleeper;
+
+static void *sleeperMain(void *arg) {
+    Sleeper *s = arg;
+    atomic_store_explicit(&s->entered, 1, memory_order_release);
+    while (atomic_load_explicit(&s->word, memory_order_acquire) == 0) futexWait(&s->word, 0);
+    return NULL;
+}
+
+static int createWithStack(pthread_t *th, size_t stackSize, void *(*fn)(void *), void *arg) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (stackSize) pthread_attr_setstacksize(&attr, stackSize);
+    int err = pthread_create(th, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return err;
+}
+
+uint64_t CLatencyFloor_spawnStopJoin(size_t n) {
+    uint64_t start = CLatencyFloor_nowNanos();
+    for (size_t i = 0; i < n; i++) {
+        Sleeper s = {0};
+        pthread_t th;
+        if (pthread_create(&th, NULL, sleeperMain, &s) != 0) return 0;
+        atomic_store_explicit(&s.word, 1, memory_order_release);
+        futexWake(&s.word);
+        pthread_join(th, NULL);
+    }
+    return CLatencyFloor_nowNanos() - start;
+}
+
+int CLatencyFloor_countInSyscall(long nr) {
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return -1;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] != '.' && inSyscall(entry->d_name, nr, 0, 0)) count++;
+    }
+    closedir(dir);
+    return count;
+}
+
+static int waitCountInSyscall(long nr, int n) {
+    uint64_t deadline = CLatencyFloor_nowNanos() + 60000000000u;
+    while (CLatencyFloor_countInSyscall(nr) < n) {
+        if (CLatencyFloor_nowNanos() > deadline) return ETIMEDOUT;
+        sched_yield();
+    }
+    return 0;
+}
+
+static void *massReadMain(void *arg) {
+    Sleeper *s = arg;
+    atomic_store_explicit(&s->entered, 1, memory_order_release);
+    char byte;
+    ssize_t r = read(s->fd, &byte, 1);
+    return (r < 0 && errno == EINTR) ? NULL : (void *)1;
+}
+
+static uint64_t massRun(size_t n, size_t stackSize, int signo, int fd, int *err) {
+    Sleeper *sleepers = calloc(n, sizeof *sleepers);
+    pthread_t *threads = calloc(n, sizeof *threads);
+    if (!sleepers || !threads) { free(sleepers); free(threads); *err = ENOMEM; return 0; }
+    size_t made = 0;
+    for (; made < n; made++) {
+        sleepers[made].fd = fd;
+        if ((*err = createWithStack(&threads[made], stackSize, signo ? massReadMain : sleeperMain, &sleepers[made])) != 0) break;
+    }
+    uint64_t elapsed = 0;
+    if (*err == 0) {
+        for (size_t i = 0; i < n; i++) {
+            while (!atomic_load_explicit(&sleepers[i].entered, memory_order_acquire)) sched_yield();
+        }
+        *err = waitCountInSyscall(signo ? SYS_read : SYS_futex, (int)n);
+    }
+    uint64_t start = CLatencyFloor_nowNanos();
+    for (size_t i = 0; i < made; i++) {
+        if (signo && *err == 0) {
+            pthread_kill(threads[i], signo);
+        } else {
+            atomic_store_explicit(&sleepers[i].word, 1, memory_order_release);
+            futexWake(&sleepers[i].word);
+            if (signo) pthread_kill(threads[i], signo);
+        }
+    }
+    for (size_t i = 0; i < made; i++) pthread_join(threads[i], NULL);
+    elapsed = CLatencyFloor_nowNanos() - start;
+    free(sleepers);
+    free(threads);
+    return *err ? 0 : elapsed;
+}
+
+uint64_t CLatencyFloor_massInterruptRead(int signo, int fd, size_t n, size_t stackSize, int *err) {
+    struct sigaction old;
+    *err = installHandler(signo, &old);
+    if (*err) return 0;
+    uint64_t elapsed = massRun(n, stackSize, signo, fd, err);
+    sigaction(signo, &old, NULL);
+    return elapsed;
+}
+
+uint64_t CLatencyFloor_massWakeSleepers(size_t n, size_t stackSize, int *err) {
+    *err = 0;
+    return massRun(n, stackSize, 0, -1, err);
+}
+
+size_t CLatencyFloor_mallocInUse(void) { return mallinfo2().uordblks; }
+
+long CLatencyFloor_idleThreadMalloc(size_t n, size_t stackSize, int *err) {
+    Sleeper *sleepers = calloc(n, sizeof *sleepers);
+    pthread_t *threads = calloc(n, sizeof *threads);
+    if (!sleepers || !threads) { free(sleepers); free(threads); *err = ENOMEM; return 0; }
+    size_t before = CLatencyFloor_mallocInUse();
+    size_t made = 0;
+    *err = 0;
+    for (; made < n; made++) {
+        if ((*err = createWithStack(&threads[made], stackSize, sleeperMain, &sleepers[made])) != 0) break;
+    }
+    for (size_t i = 0; i < made; i++) {
+        while (!atomic_load_explicit(&sleepers[i].entered, memory_order_acquire)) sched_yield();
+    }
+    size_t after = CLatencyFloor_mallocInUse();
+    for (size_t i = 0; i < made; i++) {
+        atomic_store_explicit(&sleepers[i].word, 1, memory_order_release);
+        futexWake(&sleepers[i].word);
+        pthread_join(threads[i], NULL);
+    }
+    free(sleepers);
+    free(threads);
+    return *err ? 0 : ((long)after - (long)before) / (long)n;
+}
+
+long CLatencyFloor_SYS_pause(void) {
+#ifdef SYS_pause
+    return SYS_pause;
+#else
+    return -1;
+#endif
+}
+
+int CLatencyFloor_waitProcessInSyscall(int pid, long nr, uint64_t timeoutNanos) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    uint64_t deadline = CLatencyFloor_nowNanos() + timeoutNanos;
+    for (;;) {
+        DIR *dir = opendir(path);
+        if (!dir) return errno;
+        int found = 0;
+        struct dirent *entry;
+        while (!found && (entry = readdir(dir)) != NULL) {
+            if (entry->d_name[0] == '.') continue;
+            char file[128];
+            snprintf(file, sizeof file, "/proc/%d/task/%s/syscall", pid, entry->d_name);
+            FILE *f = fopen(file, "r");
+            if (!f) continue;
+            char line[256];
+            if (fgets(line, sizeof line, f)) {
+                char *end;
+                long got = strtol(line, &end, 10);
+                found = end != line && got == nr;
+            }
+            fclose(f);
+        }
+        closedir(dir);
+        if (found) return 0;
+        if (CLatencyFloor_nowNanos() > deadline) return ETIMEDOUT;
+        sched_yield();
+    }
+}
+
+extern char **environ;
+
+uint64_t CLatencyFloor_killReap(const char *path, char *const argv[], int *err) {
+    pid_t pid;
+    *err = posix_spawn(&pid, path, NULL, NULL, argv, environ);
+    if (*err) return 0;
+    *err = CLatencyFloor_waitProcessInSyscall(pid, CLatencyFloor_SYS_pause(), 10000000000u);
+    uint64_t start = CLatencyFloor_nowNanos();
+    kill(pid, SIGKILL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    uint64_t elapsed = CLatencyFloor_nowNanos() - start;
+    return *err ? 0 : elapsed;
+}

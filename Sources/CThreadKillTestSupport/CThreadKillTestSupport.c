@@ -1,6 +1,7 @@
 #include "CThreadKillTestSupport.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <time.h>
 
 // Read by the assembly spin too (tk_test_frameless.S): plain ints, accessed atomically.
@@ -36,3 +37,6 @@ long tk_test_leaf_usleep(void *microseconds) {
     struct timespec request = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
     return nanosleep(&request, NULL) == 0 ? 0 : -errno;
 }
+
+
+size_t tk_test_malloc_in_use(void) { return mallinfo2().uordblks; }

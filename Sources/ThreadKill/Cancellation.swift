@@ -98,21 +98,17 @@ extension KillContext {
             if CPthreadShim_kill_load_acquire(core.block) != 0 { try deliver(.interruptible()) }
         }
         CPthreadShim_cancel_warm_up()
-        let call = UnsafeMutablePointer<CPthreadShim_call>.allocate(capacity: 1)
-        call.initialize(to: initial)
+        // The thread's one call record: it outlives the call, so a late poke
+        // of an ended call only wakes a later one (ThreadCore.wake).
+        let call = core.cancellableCallRecord(initial)
         let err = CPthreadShim_call_start(call)
-        if err != 0 {
-            call.deallocate()
-            throw ThreadKillError.system("pthread_create", err)
-        }
+        if err != 0 { throw ThreadKillError.system("pthread_create", err) }
         let state = CPthreadShim_call_state(call)
         let address = UInt(bitPattern: call)  // the waker may run on any thread until it is cleared
         if interruptible { core.setWaker { CPthreadShim_call_poke(UnsafeMutablePointer(bitPattern: address)!) } }
         func release() -> Int {
             if interruptible { core.setWaker(nil) }
-            let result = call.pointee.result
-            call.deallocate()
-            return result
+            return call.pointee.result
         }
         while true {
             let seen = __atomicLoad(state)

@@ -94,7 +94,9 @@ public struct KillContext {
         let nanos = min(pause, deadline.remaining ?? pause)
         guard nanos > 0 else { return }
         var ts = timespec(nanos: nanos)
-        _ = CPthreadShim_futex_wait(CPthreadShim_kill_word(block), CPthreadShim_kill_load_acquire(block), &ts)
+        core.waitingOnKillWord {
+            _ = CPthreadShim_futex_wait(CPthreadShim_kill_word(block), CPthreadShim_kill_load_acquire(block), &ts)
+        }
     }
 
     // MARK: Masking
@@ -129,15 +131,17 @@ public struct KillContext {
     public func sleep(for duration: Duration) throws {
         let deadline = Deadline(after: try duration.validatedNanos("sleep(for:)"))
         let word = CPthreadShim_kill_word(block)
-        while true {
-            let bits = CPthreadShim_kill_load_acquire(block)
-            if bits != 0 { try deliver(.interruptible(until: deadline)) }
-            let remaining = deadline.remaining
-            if remaining == 0 { return }
-            if var ts = remaining.map(timespec(nanos:)) {
-                _ = CPthreadShim_futex_wait(word, bits, &ts)
-            } else {
-                _ = CPthreadShim_futex_wait(word, bits, nil)
+        try core.waitingOnKillWord {
+            while true {
+                let bits = CPthreadShim_kill_load_acquire(block)
+                if bits != 0 { try deliver(.interruptible(until: deadline)) }
+                let remaining = deadline.remaining
+                if remaining == 0 { return }
+                if var ts = remaining.map(timespec(nanos:)) {
+                    _ = CPthreadShim_futex_wait(word, bits, &ts)
+                } else {
+                    _ = CPthreadShim_futex_wait(word, bits, nil)
+                }
             }
         }
     }

@@ -69,9 +69,10 @@ public final class KillableThread<Value: Sendable>: Sendable {
         ForkSafety.install()
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()
-        let start = StartBox(core: core) {
-            box.set(Self.run(body, core: core))
-        }
+        // Made here, not on the new thread: an idle thread that never calls
+        // malloc costs no per-thread malloc cache (glibc's tcache).
+        let cleanups = CleanupStack(core: core)
+        let start: ThreadStart = TypedStart(core: core, cleanups: cleanups, box: box, body: body)
         Registry.insert(core)
         var thread = pthread_t()
         let err = CPthreadShim_pthread_create(&thread, stackSize ?? 0, threadEntry, Unmanaged.passRetained(start).toOpaque())
@@ -93,9 +94,8 @@ public final class KillableThread<Value: Sendable>: Sendable {
         }
     }
 
-    private static func run(_ body: @escaping (KillContext) throws -> Value, core: ThreadCore) -> Outcome<Value> {
+    fileprivate static func run(_ body: @escaping (KillContext) throws -> Value, core: ThreadCore, cleanups: CleanupStack) -> Outcome<Value> {
         // The context holds both unowned: this frame keeps them alive while the body runs.
-        let cleanups = CleanupStack(core: core)
         let ctx = KillContext(core: core, cleanups: cleanups)
         // The thread is the outermost cleanup scope: what `onKill` registered
         // outside any async region runs when the body ends.
@@ -159,7 +159,14 @@ public final class KillableThread<Value: Sendable>: Sendable {
     private func join(until deadline: Deadline) throws(ThreadKillError) -> Outcome<Value>? {
         if core.isCurrentThread { throw .callingThread("join()") }
         if !core.existsHere { throw .notInThisProcess("join()") }
-        guard core.waitDone(until: deadline) else { return nil }
+        // An untimed join waits once, in pthread_join: the thread's end wakes
+        // it (the kernel's exit futex), with no condition-lock wait before it.
+        // A timed join waits on the condition lock (pthread_join has no
+        // deadline); once the thread has published its end, pthread_join
+        // returns at once.
+        if deadline.nanos != nil {
+            guard core.waitDone(until: deadline) else { return nil }
+        }
         reaped.withMaskedLock { reaped in
             if !reaped {
                 pthread_join(pthread, nil)
@@ -188,17 +195,32 @@ final class OutcomeBox<Value: Sendable>: Sendable {
     func get() -> Outcome<Value>? { outcome.withMaskedLock { $0 } }
 }
 
-private final class StartBox {
+/// What the new thread starts with. One object (no closure context beside
+/// it): it lives as long as the thread, so every byte is paid per thread.
+private class ThreadStart {
     let core: ThreadCore
-    let run: () -> Void
-    init(core: ThreadCore, run: @escaping () -> Void) {
-        self.core = core
-        self.run = run
+    init(core: ThreadCore) { self.core = core }
+    /// Runs the body and publishes its outcome.
+    func run() { fatalError("overridden") }
+}
+
+private final class TypedStart<Value: Sendable>: ThreadStart {
+    let cleanups: CleanupStack
+    let box: OutcomeBox<Value>
+    let body: @Sendable (KillContext) throws -> Value
+
+    init(core: ThreadCore, cleanups: CleanupStack, box: OutcomeBox<Value>, body: @escaping @Sendable (KillContext) throws -> Value) {
+        self.cleanups = cleanups
+        self.box = box
+        self.body = body
+        super.init(core: core)
     }
+
+    override func run() { box.set(KillableThread<Value>.run(body, core: core, cleanups: cleanups)) }
 }
 
 private func threadEntry(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    let start = Unmanaged<StartBox>.fromOpaque(arg!).takeRetainedValue()
-    start.core.threadMain(start.run)
+    let start = Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue()
+    start.core.threadMain { start.run() }
     return nil
 }

@@ -297,6 +297,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "allocating-i
     try tickTimersScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "pays-nothing" {
     paysNothingScenario()
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "memory-per-thread" {
+    try memoryPerThreadScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "duration-extremes" {
     try durationExtremesScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "fork" {

@@ -13,6 +13,7 @@ extension ThreadKillCommand {
     static func main() {
         StressJobs.register()
         ProcessDemo.register()
+        LatencyJobs.register()
         IsolatedProcess.runWorkerIfRequested()
         exit(run(Array(CommandLine.arguments.dropFirst())).rawValue)
     }

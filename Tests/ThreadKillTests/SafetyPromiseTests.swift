@@ -290,6 +290,16 @@ struct SafetyPromiseTests {
         #expect(output == "handlers 0, blocked signals 0, threads 1, signal none\n")
     }
 
+    @Test("an idle killable thread costs at most 1 KiB of malloc beyond a raw pthread of the same stack size")
+    func memoryPerIdleThread() throws {
+        let (status, output) = try runFixture(["memory-per-thread"])
+        #expect(status == 0)
+        // "raw R B, killable K B, extra E B per idle thread"
+        let extra = try #require(output.split(separator: ",").last?.split(separator: " ").dropFirst().first.flatMap { Int($0) }, "\(output)")
+        #expect(extra <= 1024, "\(output)")
+        #expect(extra > 0, "a killable thread cannot cost less than a raw one: \(output)")
+    }
+
     @Test("a stop of a thread with no stop callbacks never reports callbacks still running", .timeLimit(.minutes(1)))
     func noCallbacksNoneRunning() throws {
         for _ in 0..<50 {

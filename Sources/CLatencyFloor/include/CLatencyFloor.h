@@ -61,6 +61,36 @@ int CLatencyFloor_cancelReadJoin(uint64_t *_Nullable samples, size_t n, size_t w
 #pragma clang assume_nonnull end
 #endif
 
+// Batch floors: each returns a total (nanoseconds, bytes) for the whole batch.
+
+/// Nanoseconds for `iterations` relaxed loads of a `_Thread_local` atomic flag
+/// (the stop flag a checkpoint reads), in a loop that leaves when it is set.
+uint64_t CLatencyFloor_flagLoop(uint64_t iterations);
+/// Nanoseconds for `n` rounds of: pthread_create of a thread that futex-waits
+/// on a word; set the word, futex_wake; pthread_join. 0 on failure.
+uint64_t CLatencyFloor_spawnStopJoin(size_t n);
+/// How many threads of this process are in syscall `nr` now (-1 on error).
+int CLatencyFloor_countInSyscall(long nr);
+/// `n` threads (stack `stackSize`, 0: default) blocked in read(2) on `fd`:
+/// nanoseconds from the first pthread_kill(signo) to the last join (each
+/// read returns EINTR). 0 and `*err` set on failure.
+uint64_t CLatencyFloor_massInterruptRead(int signo, int fd, size_t n, size_t stackSize, int *err);
+/// `n` threads futex-waiting on their own words: nanoseconds from the first
+/// store + futex_wake to the last join.
+uint64_t CLatencyFloor_massWakeSleepers(size_t n, size_t stackSize, int *err);
+/// Bytes malloc has handed out and not taken back (mallinfo2().uordblks, all arenas).
+size_t CLatencyFloor_mallocInUse(void);
+/// Bytes of malloc per idle raw pthread (stack `stackSize`), measured over `n`.
+long CLatencyFloor_idleThreadMalloc(size_t n, size_t stackSize, int *err);
+/// SYS_pause (-1 where the architecture has none).
+long CLatencyFloor_SYS_pause(void);
+/// Waits until some thread of process `pid` is in syscall `nr`.
+int CLatencyFloor_waitProcessInSyscall(int pid, long nr, uint64_t timeoutNanos);
+/// posix_spawn(path, argv); waits until the child is in pause(2); nanoseconds
+/// from kill(SIGKILL) to waitpid returning.
+uint64_t CLatencyFloor_killReap(const char *path, char *const argv[], int *err);
+
+
 #ifdef __cplusplus
 }
 #endif

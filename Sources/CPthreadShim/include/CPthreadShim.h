@@ -293,6 +293,13 @@ int CPthreadShim_futex_wait(uint32_t *addr, uint32_t expected, const struct time
 /// Wakes every waiter on `addr`.
 void CPthreadShim_futex_wake_all(uint32_t *addr);
 
+/// A CLOCK_MONOTONIC timerfd, close-on-exec (the watchdog sleeps reading it),
+/// or -1 with errno set.
+int CPthreadShim_timerfd_create(void);
+/// Arms timerfd `fd` to fire once at CLOCK_MONOTONIC `nanos` (absolute;
+/// UINT64_MAX disarms it). Returns 0, or -1 with errno set.
+int CPthreadShim_timerfd_arm(int fd, uint64_t nanos);
+
 /// Starts a periodic CLOCK_MONOTONIC timer that sends the library's signal to
 /// the calling thread (SIGEV_THREAD_ID). Returns 0 or an errno value.
 int CPthreadShim_tick_start(long long period_ns, timer_t _Nullable *_Nonnull out);

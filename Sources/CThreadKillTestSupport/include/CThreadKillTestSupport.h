@@ -5,6 +5,8 @@
 #ifndef CTHREADKILLTESTSUPPORT_H
 #define CTHREADKILLTESTSUPPORT_H
 
+#include <stddef.h>
+
 // Every pointer here is non-null unless marked _Nullable (nothing under gcc).
 #if defined(__clang__)
 #pragma clang assume_nonnull begin
@@ -30,6 +32,10 @@ void tk_test_spin_frameless(void);
 /// A callback with a frame that calls another function with a frame, which
 /// spins until released: the caller of this one is two frames down.
 void tk_test_callback_deep(void);
+
+/// Bytes malloc has handed out and not taken back, over every arena
+/// (mallinfo2().uordblks): the per-thread memory test counts it.
+size_t tk_test_malloc_in_use(void);
 
 /// A user's own C leaf for `ctx.cancellableCall`: nanosleep(2) for the `long`
 /// count of microseconds the argument points to (not NULL, despite the type

@@ -6,11 +6,21 @@ import CPthreadShim
 /// A pthread mutex and a CLOCK_MONOTONIC condition variable: what
 /// `Synchronization.Mutex` does not offer (waiting for a condition).
 final class ConditionLock: @unchecked Sendable {
-    // Heap storage: pthread objects must not move.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Heap storage: pthread objects must not move. One allocation for both
+    // (a ConditionLock is made per stop source: every byte counts per thread).
+    private let storage = UnsafeMutableRawPointer.allocate(
+        byteCount: ConditionLock.condOffset + MemoryLayout<pthread_cond_t>.size,
+        alignment: max(MemoryLayout<pthread_mutex_t>.alignment, MemoryLayout<pthread_cond_t>.alignment))
+    private static let condOffset = (MemoryLayout<pthread_mutex_t>.size + MemoryLayout<pthread_cond_t>.alignment - 1)
+        / MemoryLayout<pthread_cond_t>.alignment * MemoryLayout<pthread_cond_t>.alignment
+    private var mutex: UnsafeMutablePointer<pthread_mutex_t> { storage.assumingMemoryBound(to: pthread_mutex_t.self) }
+    private var cond: UnsafeMutablePointer<pthread_cond_t> {
+        (storage + ConditionLock.condOffset).assumingMemoryBound(to: pthread_cond_t.self)
+    }
 
     init() {
+        storage.bindMemory(to: pthread_mutex_t.self, capacity: 1).initialize(to: pthread_mutex_t())
+        (storage + ConditionLock.condOffset).bindMemory(to: pthread_cond_t.self, capacity: 1).initialize(to: pthread_cond_t())
         precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
@@ -22,8 +32,7 @@ final class ConditionLock: @unchecked Sendable {
     deinit {
         pthread_cond_destroy(cond)
         pthread_mutex_destroy(mutex)
-        cond.deallocate()
-        mutex.deallocate()
+        storage.deallocate()
     }
 
     /// Locks; the calling thread's kills are deferred until ``unlock()``, so an

@@ -25,7 +25,7 @@ enum ForkSafety {
     /// Before fork(): hold every lock whose state the child needs, so no
     /// other thread is inside one when the address space is copied.
     private static func prepare() {
-        Registry.lock.lock()
+        Registry.lockAll()
         Watchdog.shared.lock.lock()
         Spawner.lock.lock()
         StopCallbackRunner.pool.lock.lock()
@@ -37,7 +37,7 @@ enum ForkSafety {
         StopCallbackRunner.pool.lock.unlock()
         Spawner.lock.unlock()
         Watchdog.shared.lock.unlock()
-        Registry.lock.unlock()
+        Registry.unlockAll()
     }
 
     private static func child() {
@@ -49,7 +49,6 @@ enum ForkSafety {
         Spawner.lock.unlockAfterFork()
         Watchdog.shared.resetAfterFork()
         Watchdog.shared.lock.unlockAfterFork()
-        Registry.forgetThreadsLeftBehind()
-        Registry.lock.unlockAfterFork()
+        Registry.forgetThreadsLeftBehindAndUnlock()
     }
 }

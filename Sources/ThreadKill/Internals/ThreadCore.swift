@@ -14,13 +14,19 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     /// Pending kills that carry data beyond their bit in the kill word.
+    ///
+    /// The kills a delivery point throws are kept boxed as `any Error`, boxed
+    /// by the sender: throwing one then allocates nothing on the target, whose
+    /// kill path stays free of malloc (a thread's first malloc attaches it to
+    /// an arena and allocates glibc's per-thread cache, ~10 µs, which the
+    /// kill's latency would pay). One word each, too, where a `KillError?` takes four.
     struct Requests {
-        var stop: KillError?
-        var interrupt: KillError?
-        var budget: KillError?
+        var stop: (any Error)?  // a KillError
+        var interrupt: (any Error)?  // a KillError
+        var budget: (any Error)?  // a KillError
         var raise: (any Error)?
         var cancel: KillError?
-        var cancelled: KillError?  // a cancel that acted: sticky
+        var cancelled: (any Error)?  // a cancel that acted (a KillError): sticky
         var droppedRaises = 0
         /// Times the pending sticky kill (a cancel that acted, else the stop)
         /// has been thrown: every throw after the first was swallowed.
@@ -33,12 +39,14 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     let id: UInt64
     let name: String
     let daemon: Bool
+    // Next to `daemon`, so that the small fields share one word: the object
+    // lives as long as its thread, and its size is paid per thread.
+    private var isDone = false  // guarded by `done`
+    /// The fork generation the thread was started in (see ``existsHere``).
+    private let forkGeneration = CPthreadShim_fork_generation()
     let createdAt: UInt64
     let block: UnsafeMutablePointer<CPthreadShim_block>
     let stop: StopSource
-    /// The fork generation the thread was started in (see ``existsHere``).
-    private let forkGeneration = CPthreadShim_fork_generation()
-
     /// `[in-flight senders: 32 | lifecycle: 32]`. A sender takes a reference
     /// with one CAS that also checks the thread is running; the thread's exit
     /// gate waits for the references to drain, so `pthread_kill` never reaches
@@ -51,8 +59,9 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     private let requests = Mutex(Requests())
     /// Wakes the thread out of a `ctx.wait(on:)`; set only while it waits.
     private let waker = Mutex<(@Sendable () -> Void)?>(nil)
-    private let done = ConditionLock()
-    private var isDone = false  // guarded by `done`
+    /// Guards `isDone` and `endWaiters`: the registry shard's lock, which the
+    /// exit path takes anyway (one lock on the way out, none per thread).
+    private var done: ConditionLock { Registry.endLock(for: self) }
     /// Async waiters for the thread's end (see ``awaitEnd(timeoutNanos:)``);
     /// guarded by `done`, resolved by the thread's exit path.
     private var endWaiters: [ObjectIdentifier: OneShot<EndWait>] = [:]
@@ -60,10 +69,12 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     private static let ids = Atomic<UInt64>(0)
 
     /// The period of the thread's trace tick, if it has one.
-    let tickNanos: UInt64?
+    var tickNanos: UInt64? { tickPeriod == 0 ? nil : tickPeriod }
+    private let tickPeriod: UInt64  // 0: none (a tick is at least 100 µs); not an optional: 8 bytes less per thread
 
     init(name: String, daemon: Bool, stopToken: StopToken?, tickNanos: UInt64? = nil) {
-        self.tickNanos = tickNanos
+        precondition(tickNanos != 0, "a tick of 0 ns")
+        self.tickPeriod = tickNanos ?? 0
         self.id = Self.ids.add(1, ordering: .relaxed).newValue
         self.name = name
         self.daemon = daemon
@@ -76,7 +87,35 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     deinit {
+        callRecord?.deallocate()
         CPthreadShim_block_destroy(block)
+    }
+
+    /// The record of the thread's cancellable C calls (Cancellation.swift),
+    /// made on first use and kept for the core's life: a kill's waker (which
+    /// pokes it) runs outside the waker lock, so it may reach the record
+    /// after its call ended — then it only wakes a later call spuriously,
+    /// which re-checks. It also keeps the helper thread parked by the last
+    /// call that returned, for the next; the thread's exit ends it. Owner thread only.
+    private var callRecord: UnsafeMutablePointer<CPthreadShim_call>?
+
+    /// The record for a cancellable call, set to `call` (owner thread only).
+    /// Its state word is stored atomically: a late poke may touch it meanwhile.
+    func cancellableCallRecord(_ call: CPthreadShim_call) -> UnsafeMutablePointer<CPthreadShim_call> {
+        guard let record = callRecord else {
+            let record = UnsafeMutablePointer<CPthreadShim_call>.allocate(capacity: 1)
+            record.initialize(to: call)
+            callRecord = record
+            return record
+        }
+        record.pointee.result = call.result
+        // Not `thread`: the record keeps the helper parked by the last call.
+        record.pointee.function = call.function
+        record.pointee.argument = call.argument
+        record.pointee.cleanup = call.cleanup
+        record.pointee.cleanup_argument = call.cleanup_argument
+        CPthreadShim_word_store(CPthreadShim_call_state(record), call.state)
+        return record
     }
 
     // MARK: Lifecycle
@@ -113,13 +152,13 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
         _ = word.compareExchange(expected: Lifecycle.starting.rawValue, desired: Lifecycle.running.rawValue, ordering: .acquiringAndReleasing)
         body()
+        // The helper thread a cancellable call left parked ends with its caller.
+        if let callRecord { _ = CPthreadShim_call_cancel(callRecord) }
         if tick.started { CPthreadShim_tick_stop(tick.timer) }
         passExitGate()
         CPthreadShim_thread_bind(nil)
-        Registry.remove(self)
-        let waiters = done.withLock { () -> [OneShot<EndWait>] in
+        let waiters = Registry.removeAndPublishEnd(self) { () -> [OneShot<EndWait>] in
             isDone = true
-            done.broadcast()
             defer { endWaiters.removeAll() }
             return Array(endWaiters.values)
         }
@@ -129,15 +168,22 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     private func setThreadName() {
-        // The kernel keeps 15 bytes; cut at a character boundary.
-        var bytes: [CChar] = []
-        for scalar in name.unicodeScalars {
-            let utf8 = Array(String(scalar).utf8CString.dropLast())
-            if bytes.count + utf8.count > 15 { break }
-            bytes += utf8
+        // The kernel keeps 15 bytes; cut at a scalar boundary. In a buffer on
+        // the stack: an idle thread that never calls malloc costs no
+        // per-thread malloc cache (glibc's tcache, ~650 bytes).
+        var buffer: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &buffer) { bytes in
+            var count = 0
+            for scalar in name.unicodeScalars {
+                if count + UTF8.width(scalar) > 15 { break }
+                UTF8.encode(scalar) { unit in
+                    bytes[count] = unit
+                    count += 1
+                }
+            }
+            bytes[count] = 0
+            _ = CPthreadShim_pthread_setname_np(bytes.baseAddress!.assumingMemoryBound(to: CChar.self))
         }
-        bytes.append(0)
-        _ = CPthreadShim_pthread_setname_np(bytes)
     }
 
     private func passExitGate() {
@@ -154,7 +200,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     /// Waits until the thread has passed its exit gate and published its outcome.
     func waitDone(until deadline: Deadline) -> Bool {
-        done.withLock {
+        let done = self.done
+        return done.withLock {
             while !isDone {
                 if !done.wait(until: deadline) { return isDone }
             }
@@ -361,10 +408,37 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         withRunningThread { CPthreadShim_thread_cpu_nanos($0) }.flatMap { $0 >= 0 ? UInt64($0) : nil }
     }
 
+    /// Waits on the kill word in progress (`ctx.sleep`, the swallowed-kill
+    /// pause): a kill makes the `futex_wake` system call only while one is.
+    private let killWordWaiters = Atomic<Int>(0)
+
+    /// Runs `body`, which waits on the kill word (a futex), counted so that
+    /// ``wake()`` knows to wake it. The count is raised before `body` reads
+    /// the kill word; a sender sets its bit before reading the count (both
+    /// sequentially consistent): either the wait sees the bit (the futex
+    /// compares the word), or the sender sees the count and wakes it.
+    func waitingOnKillWord<R>(_ body: () throws -> R) rethrows -> R {
+        killWordWaiters.add(1, ordering: .sequentiallyConsistent)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)  // orders the C kill-word loads in `body` after the count
+        defer { killWordWaiters.subtract(1, ordering: .releasing) }
+        return try body()
+    }
+
     /// Wakes every wait that watches the kill word: sleeps, monitor waits.
+    /// Called after the kill's bit is set.
     func wake() {
-        CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
-        waker.withMaskedLock { $0?() }
+        atomicMemoryFence(ordering: .sequentiallyConsistent)  // the bit before the count (see waitingOnKillWord)
+        if killWordWaiters.load(ordering: .sequentiallyConsistent) != 0 {
+            CPthreadShim_futex_wake_all(CPthreadShim_kill_word(block))
+        }
+        // Called outside the lock: the waker's futex wake may hand this CPU
+        // to the woken thread, which then takes the lock to clear the waker;
+        // under the lock it waited for this thread to run again (3.4 ms once
+        // in a traced cancel). Every waker stays safe to call after it was
+        // cleared: a monitor's is retained by its closure, a cancellable
+        // call's record lives as long as the core.
+        let waker = self.waker.withMaskedLock { $0 }
+        waker?()
     }
 
     /// Sends the signal unless one is already in flight.
@@ -413,8 +487,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// thrown many times; the others once).
     func timesThrown(_ kill: KillError) -> Int {
         requests.withMaskedLock { r in
-            if kill == r.cancelled { return r.cancelledThrows }
-            if kill == r.stop { return r.stopThrows }
+            if kill == r.cancelled as? KillError { return r.cancelledThrows }
+            if kill == r.stop as? KillError { return r.stopThrows }
             return 1
         }
     }

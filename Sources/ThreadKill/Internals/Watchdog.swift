@@ -35,26 +35,53 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     private var resends: [ObjectIdentifier: Resend] = [:]
     private var budgets: [ObjectIdentifier: Budget] = [:]
     private var started = false  // false again in a forked child (its thread did not come along)
+    /// The watchdog thread sleeps in read(2) on this timer (a timerfd on
+    /// CLOCK_MONOTONIC, absolute); -1 until it starts. A request arms it for
+    /// its first deadline instead of waking the thread: a kill costs one
+    /// `timerfd_settime` and no context switch, and the watchdog runs only
+    /// when there is something to resend (a kill still unconsumed 200 µs on)
+    /// or a budget to check.
+    private var timer: Int32 = -1
+    /// When the timer fires next; `.max`: disarmed.
+    private var armedAt = UInt64.max
 
     func resend(to core: ThreadCore) {
         lock.withLock {
-            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: monotonicNanos().saturatingAdd(Self.resendWindow.load(ordering: .relaxed)))
+            let now = monotonicNanos()
+            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: now.saturatingAdd(Self.resendWindow.load(ordering: .relaxed)))
             startIfNeeded()
-            lock.broadcast()
+            wake(at: now.saturatingAdd(Self.resendInterval))
         }
     }
 
     func watchBudget(of core: ThreadCore, limit: UInt64) {
         lock.withLock {
-            budgets[ObjectIdentifier(core)] = Budget(core: core, limit: limit, nextCheck: monotonicNanos().saturatingAdd(limit))
+            let nextCheck = monotonicNanos().saturatingAdd(limit)
+            budgets[ObjectIdentifier(core)] = Budget(core: core, limit: limit, nextCheck: nextCheck)
             startIfNeeded()
-            lock.broadcast()
+            wake(at: nextCheck)
+        }
+    }
+
+    /// Makes the watchdog run at `deadline` at the latest; `lock` held.
+    private func wake(at deadline: UInt64) {
+        if deadline < armedAt { arm(deadline) }
+    }
+
+    /// Sets the timer to fire at `deadline` (`.max` disarms it); `lock` held.
+    private func arm(_ deadline: UInt64) {
+        armedAt = deadline
+        if CPthreadShim_timerfd_arm(timer, deadline) != 0 {
+            preconditionFailure("ThreadKill: timerfd_settime failed for the watchdog: errno \(errno)")
         }
     }
 
     private func startIfNeeded() {
         guard !started else { return }
         started = true
+        timer = CPthreadShim_timerfd_create()
+        if timer < 0 { preconditionFailure("ThreadKill: cannot create the watchdog's timer: errno \(errno)") }
+        armedAt = .max
         do {
             try startServiceThread(named: "threadkill-wd") { [self] in run() }
         } catch {
@@ -66,6 +93,11 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     /// thread exists here; the next request starts one.
     func resetAfterFork() {
         started = false
+        // The timer is the parent's too (a forked fd shares its file): arming
+        // it here would wake the parent's watchdog. The next start makes one.
+        if timer >= 0 { close(timer) }
+        timer = -1
+        armedAt = .max
         resends = resends.filter { $0.value.core.existsHere }
         budgets = budgets.filter { $0.value.core.existsHere }
     }
@@ -120,9 +152,17 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                 }
             }
             // A budget kill just added a resend that `wakeAt` does not know of
-            // (its broadcast came while this thread held no wait): go round again.
+            // (it armed the timer, which `arm(wakeAt)` would overwrite): go round again.
             if budgetKilled { continue }
-            lock.wait(until: Deadline(nanos: wakeAt == .max ? nil : wakeAt))
+            arm(wakeAt)
+            let timer = self.timer
+            lock.unlock()
+            // Returns when the timer fires: at `wakeAt`, or sooner if a
+            // request armed it sooner since (a timerfd keeps its expiry, so
+            // one armed before this read is not lost). EINTR: go round.
+            var expirations: UInt64 = 0
+            _ = read(timer, &expirations, MemoryLayout<UInt64>.size)
+            lock.lock()
         }
     }
 }

@@ -9,6 +9,8 @@ import ThreadKill
 struct LatencyCommand: Subcommand {
     static let trialsOption = OptionSpec("trials", help: "Measured trials per case and side.", defaultValue: "2000")
     static let warmupOption = OptionSpec("warmup", help: "Discarded warm-up trials per case and side.", defaultValue: "50")
+    static let runsOption = OptionSpec("runs", help: "Runs per batch case and side (checkpoint, spawn, mass stop, memory, process); 0 skips them.", defaultValue: "5")
+    static let onlyOption = OptionSpec("only", help: "Runs only the cases whose label contains this text, such as \"(f)\" or \"mass\".", defaultValue: "every case")
 
     static let spec = CommandSpec(
         path: "threadkill latency",
@@ -21,7 +23,7 @@ struct LatencyCommand: Subcommand {
             comparable within one run on one machine. On a terminal, a progress bar shows the \
             trials done.
             """,
-        options: [trialsOption, warmupOption]
+        options: [trialsOption, warmupOption, runsOption, onlyOption]
     )
 
     static let block = 100
@@ -30,10 +32,16 @@ struct LatencyCommand: Subcommand {
     let trials: Int
     /// Discarded warm-up trials per case and side.
     let warmup: Int
+    /// Runs per batch case and side.
+    let runs: Int
+    /// Only the cases whose label contains this run (nil: every case).
+    let only: String?
 
     init(_ arguments: ParsedArguments) throws(UsageError) {
         trials = try arguments.value(of: Self.trialsOption, default: 2000, .positive)
         warmup = try arguments.value(of: Self.warmupOption, default: 50, .nonNegative)
+        runs = try arguments.value(of: Self.runsOption, default: 5, .nonNegative)
+        only = try arguments.value(of: Self.onlyOption)
     }
 
     func run() throws -> ExitStatus {
@@ -52,9 +60,10 @@ struct LatencyCommand: Subcommand {
         guard pipe(&fds) == 0 else { throw LatencyError("pipe failed: errno \(errno)") }
         defer { fds.forEach { close($0) } }
 
-        let progress = LatencyProgress(cases: LatencyCase.all, trialsPerSide: warmup + trials)
+        let cases = LatencyCase.all.filter { only.map($0.label.contains) ?? true }
+        let progress = LatencyProgress(cases: cases, trialsPerSide: warmup + trials)
         var results: [(LatencyCase, LatencyStats?, LatencyStats)] = []
-        for latencyCase in LatencyCase.all {
+        for latencyCase in cases {
             let (c, swift) = try measure(latencyCase, floorSignal: floorSignal, fd: fds[0], progress: progress)
             let cStats = c.map(LatencyStats.init)
             let swiftStats = LatencyStats(swift)
@@ -62,8 +71,68 @@ struct LatencyCommand: Subcommand {
             progress.clear()
             Self.printCase(latencyCase, cStats, swiftStats)
         }
-        Self.printSummary(results)
+        if !results.isEmpty { Self.printSummary(results) }
+        if runs > 0 {
+            let context = BatchContext(floorSignal: floorSignal, fd: fds[0])
+            print("")
+            print("batch cases: \(runs) runs per side, C and ThreadKill alternating; median of the runs (min–max)")
+            print("")
+            var batchResults: [(LatencyBatch, [Double], [Double])] = []
+            for batch in LatencyBatch.all where only.map(batch.label.contains) ?? true {
+                var c: [Double] = [], swift: [Double] = []
+                for _ in 0..<runs {
+                    c.append(try batch.c(context))
+                    swift.append(try batch.swift(context))
+                }
+                batchResults.append((batch, c, swift))
+                Self.printBatch(batch, c, swift)
+            }
+            Self.printBatchSummary(batchResults)
+        }
         return .success
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    private static func figure(_ value: Double) -> String {
+        value >= 100 ? fixed(value, 0) : value >= 10 ? fixed(value, 1) : fixed(value, 2)
+    }
+
+    private static func spread(_ values: [Double]) -> String {
+        "\(figure(median(values))) (\(figure(values.min() ?? .nan))–\(figure(values.max() ?? .nan)))"
+    }
+
+    /// ThreadKill against C: a quotient, or for a difference case the bytes beyond C.
+    private static func compare(_ batch: LatencyBatch, _ c: Double, _ swift: Double) -> (text: String, value: Double) {
+        if batch.difference { return ("\(swift - c >= 0 ? "+" : "")\(fixed(swift - c, 0)) B", swift - c) }
+        return (ratio(swift, c), swift / c)
+    }
+
+    private static func printBatch(_ batch: LatencyBatch, _ c: [Double], _ swift: [Double]) {
+        print("\(batch.label)  [\(batch.unit)]")
+        print("  C:          \(batch.floor)")
+        print("  ThreadKill: \(batch.threadKill)")
+        print("  \(padRight("C", 12))\(spread(c))")
+        print("  \(padRight("ThreadKill", 12))\(spread(swift))")
+        let (text, value) = compare(batch, median(c), median(swift))
+        print("  \(padRight(batch.difference ? "TK − C" : "ratio TK/C", 12))\(text)   target \(batch.target): \(batch.meets(value, median(swift)) ? "met" : "missed")")
+        print("")
+    }
+
+    private static func printBatchSummary(_ results: [(LatencyBatch, [Double], [Double])]) {
+        print("batch summary (medians, same run):")
+        let widths = [22, 11, 13, 13, 11, 20, 8]
+        let header = ["case", "unit", "C", "TK", "TK vs C", "target", ""]
+        print("  " + zip(header, widths).enumerated().map { $0.offset == 0 ? padRight($0.element.0, $0.element.1) : pad($0.element.0, $0.element.1) }.joined())
+        for (batch, c, swift) in results {
+            let (text, value) = compare(batch, median(c), median(swift))
+            let cells = [batch.label, batch.unit, figure(median(c)), figure(median(swift)), text, batch.target, batch.meets(value, median(swift)) ? "met" : "missed"]
+            print("  " + zip(cells, widths).enumerated().map { $0.offset == 0 ? padRight($0.element.0, $0.element.1) : pad($0.element.0, $0.element.1) }.joined())
+        }
     }
 
     /// Runs one case: warm-up, then C and ThreadKill blocks alternately.
