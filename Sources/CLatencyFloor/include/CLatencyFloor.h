@@ -16,6 +16,7 @@ extern "C" {
 #pragma clang assume_nonnull begin
 #elif !defined(_Nullable)
 #define _Nullable
+#define _Nonnull
 #endif
 
 /// CLOCK_MONOTONIC in nanoseconds.
@@ -57,9 +58,6 @@ int CLatencyFloor_longjmpJoin(int signo, uint64_t *_Nullable samples, size_t n, 
 /// (d) pthread_cancel of a thread blocked in read(2) on a pipe → join.
 int CLatencyFloor_cancelReadJoin(uint64_t *_Nullable samples, size_t n, size_t warmup);
 
-#if defined(__clang__)
-#pragma clang assume_nonnull end
-#endif
 
 // Batch floors: each returns a total (nanoseconds, bytes) for the whole batch.
 
@@ -88,7 +86,11 @@ long CLatencyFloor_SYS_pause(void);
 int CLatencyFloor_waitProcessInSyscall(int pid, long nr, uint64_t timeoutNanos);
 /// posix_spawn(path, argv); waits until the child is in pause(2); nanoseconds
 /// from kill(SIGKILL) to waitpid returning.
-uint64_t CLatencyFloor_killReap(const char *path, char *const argv[], int *err);
+uint64_t CLatencyFloor_killReap(const char *path, char *_Nullable const argv[_Nonnull], int *err);
+
+#if defined(__clang__)
+#pragma clang assume_nonnull end
+#endif
 
 
 #ifdef __cplusplus

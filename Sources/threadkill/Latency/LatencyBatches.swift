@@ -119,7 +119,7 @@ struct LatencyBatch: Sendable {
                 let start = CLatencyFloor_nowNanos()
                 for thread in threads { try thread.requestStop() }
                 for thread in threads {
-                    guard case .stopped = try thread.join() else { throw LatencyError("a mass-stopped thread did not end stopped") }
+                    guard try thread.join().report?.reason == .stopRequested else { throw LatencyError("a mass-stopped thread did not end stopped") }
                 }
                 return Double(CLatencyFloor_nowNanos() - start) / 1e6
             }
