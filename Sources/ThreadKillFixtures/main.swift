@@ -289,9 +289,7 @@ func orphanTreeScenario(_ fifo: String) throws {
     _ = try process.wait()
 }
 
-if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "allocating-injection" {
-    try allocatingInjectionScenario(count: Int(CommandLine.arguments[2]) ?? 1000)
-} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree" {
+if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree" {
     try orphanTreeScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "tick-timers" {
     try tickTimersScenario()
