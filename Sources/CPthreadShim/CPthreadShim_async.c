@@ -24,11 +24,19 @@ typedef struct CPthreadShim_async_region {
 
 enum { TK_OWN = 0, TK_VOUCHED = 1, TK_LIBRARY = 2 };
 
-typedef struct { uintptr_t lo, hi; int kind; } tk_range;
+typedef struct {
+    uintptr_t lo, hi;
+    int kind;
+    int keeps_fp;  // code never uses the frame-pointer register for data
+    int unwind;    // index in tk_table.unwind of its object's CFI, or -1
+} tk_range;
+
+enum { TK_UNWIND_MAX = 10 };  // the executable, seven runtime libraries, libc
 typedef struct tk_table {
     struct tk_table *retired;  // the table this one replaced: kept, and reachable
     int count;
     unsigned long long generation;
+    tk_unwind_object unwind[TK_UNWIND_MAX];
     tk_range ranges[];
 } tk_table;
 
@@ -49,6 +57,8 @@ typedef struct {
     const char *const *vouched;
     int vouched_count;
     unsigned long long generation;
+    tk_unwind_object unwind[TK_UNWIND_MAX];
+    int unwind_count;
 } tk_build;
 
 // A vouched name is a prefix of the library's file name ("libpcre2-8"
@@ -89,12 +99,58 @@ TK_SHIM int CPthreadShim_library_matches(const char *name, void (*found)(const c
     return m.count;
 }
 
+// The Swift runtime's core libraries are built with frame pointers (for
+// Swift's backtracer): their code never keeps data in the frame-pointer
+// register (libswiftSwiftOnoneSupport holds the prespecializations a debug
+// build calls). scripts/check-frame-pointers.sh verifies that for the installed
+// toolchain; it is not true of every libswift* (libswiftDispatch and
+// libswiftDistributed use rbp for data in places), nor of glibc. SwiftPM
+// builds the executable with frame pointers too.
+static int tk_is_swift_runtime(const char *path) {
+    static const char *const names[] = {
+        "libswiftCore.so", "libswift_Concurrency.so", "libswiftSynchronization.so",
+        "libswift_StringProcessing.so", "libswift_RegexParser.so", "libswiftSwiftOnoneSupport.so",
+        "libswiftGlibc.so",
+    };
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp(base, names[i], strlen(names[i])) == 0) return 1;
+    return 0;
+}
+
+static int tk_is_libc(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return strcmp(slash ? slash + 1 : path, "libc.so.6") == 0;
+}
+
+// Records where an object's .eh_frame_hdr and the read-only segment holding
+// its unwind tables are; the index in bd->unwind, or -1.
+static int tk_add_unwind(const struct dl_phdr_info *info, tk_build *bd) {
+    if (bd->unwind_count == TK_UNWIND_MAX) return -1;
+    uintptr_t hdr = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME) hdr = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+    for (int i = 0; hdr && i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_filesz;
+        if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && hdr >= lo && hdr < hi) {
+            bd->unwind[bd->unwind_count] = (tk_unwind_object){(const void *)hdr, lo, hi};
+            return bd->unwind_count++;
+        }
+    }
+    return -1;
+}
+
 static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     tk_build *bd = data;
     bd->generation = info->dlpi_adds + info->dlpi_subs;
     int is_main = info->dlpi_name == NULL || info->dlpi_name[0] == '\0';
     int kind = is_main ? TK_OWN : tk_is_vouched(info->dlpi_name, bd) ? TK_VOUCHED : TK_LIBRARY;
+    int keeps_fp = is_main || tk_is_swift_runtime(info->dlpi_name);
+    // Hijacked returns unwind frames of these objects by their CFI.
+    int unwind = keeps_fp || (kind == TK_LIBRARY && tk_is_libc(info->dlpi_name)) ? tk_add_unwind(info, bd) : -1;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
@@ -103,7 +159,7 @@ static int tk_collect(struct dl_phdr_info *info, size_t size, void *data) {
             bd->ranges = realloc(bd->ranges, sizeof(tk_range) * (size_t)bd->capacity);
         }
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        bd->ranges[bd->count++] = (tk_range){lo, lo + ph->p_memsz, kind};
+        bd->ranges[bd->count++] = (tk_range){lo, lo + ph->p_memsz, kind, keeps_fp, unwind};
     }
     return 0;
 }
@@ -119,16 +175,22 @@ static int tk_range_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-// Async-signal-safe: binary search in an immutable table. -1 if unknown.
-static int tk_kind_of(const tk_table *t, uintptr_t pc) {
+// Async-signal-safe: binary search in an immutable table. NULL if unknown.
+static const tk_range *tk_range_of(const tk_table *t, uintptr_t pc) {
     int lo = 0, hi = t->count - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
         if (pc < t->ranges[mid].lo) hi = mid - 1;
         else if (pc >= t->ranges[mid].hi) lo = mid + 1;
-        else return t->ranges[mid].kind;
+        else return &t->ranges[mid];
     }
-    return -1;
+    return NULL;
+}
+
+// The kind of the code at `pc`; -1 if it is in no loaded object.
+static int tk_kind_of(const tk_table *t, uintptr_t pc) {
+    const tk_range *range = tk_range_of(t, pc);
+    return range ? range->kind : -1;
 }
 
 static int tk_allowed(const tk_table *t, uintptr_t pc) {
@@ -152,6 +214,7 @@ TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, 
     t->retired = old;
     t->count = bd.count;
     t->generation = bd.generation;
+    memcpy(t->unwind, bd.unwind, sizeof bd.unwind);
     memcpy(t->ranges, bd.ranges, sizeof(tk_range) * (size_t)bd.count);
     free(bd.ranges);
     // With a statically linked Swift runtime the executable's range holds the
@@ -237,21 +300,37 @@ static int tk_find_chain(const tk_table *t, const tk_region *r, uintptr_t sp) {
     return TK_WALK_BROKEN;
 }
 
-static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t *uc) {
+// Where the checks look: the interrupted state, or a hijacked return's.
+typedef struct {
+    uintptr_t pc, sp, fp;
+    uintptr_t lr;               // aarch64: the link register
+    const sigset_t *sigmask;
+} tk_point;
+
+// The kernel's mask is _NSIG bits; glibc's sigset_t is larger and its tail
+// in a ucontext is not meaningful. No memcmp: it may use vector registers,
+// which the hijack trampoline's callee must not count on (it saves them all
+// anyway) — and a plain loop is async-signal-safe by inspection.
+static int tk_same_mask(const sigset_t *a, const sigset_t *b) {
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    for (size_t i = 0; i < _NSIG / 8; i++)
+        if (x[i] != y[i]) return 0;
+    return 1;
+}
+
+static int tk_check(const CPthreadShim_block *b, const tk_region *r, const tk_point *at) {
     if (b->mask_depth > 0 || b->uninterruptible_depth > 0) return CPthreadShim_DECLINE_MASKED;
-    // The kernel's mask is _NSIG bits; glibc's sigset_t is larger and its
-    // tail in a ucontext is not meaningful.
-    if (memcmp(&uc->uc_sigmask, &r->armed_mask, _NSIG / 8) != 0) return CPthreadShim_DECLINE_SIGMASK;
+    if (!tk_same_mask(at->sigmask, &r->armed_mask)) return CPthreadShim_DECLINE_SIGMASK;
     const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
     if (!t) return CPthreadShim_DECLINE_PC;
     // Outside every loaded object's code: JIT-compiled or generated code in
     // anonymous executable pages (or a library loaded since the table was
     // built). Nothing says what it holds, so it is never jumped out of.
-    if (tk_kind_of(t, TK_PC(uc)) < 0) return CPthreadShim_DECLINE_ANON_CODE;
-    if (!tk_allowed(t, TK_PC(uc))) return CPthreadShim_DECLINE_PC;
-    uintptr_t sp = TK_SP(uc);
-    if (tk_kind_of(t, TK_PC(uc)) == TK_VOUCHED) {
-        int chain = tk_walk_frames(t, r, sp, TK_FP(uc));
+    if (tk_kind_of(t, at->pc) < 0) return CPthreadShim_DECLINE_ANON_CODE;
+    if (!tk_allowed(t, at->pc)) return CPthreadShim_DECLINE_PC;
+    uintptr_t sp = at->sp;
+    if (tk_kind_of(t, at->pc) == TK_VOUCHED) {
+        int chain = tk_walk_frames(t, r, sp, at->fp);
         if (chain == TK_WALK_BROKEN) chain = tk_find_chain(t, r, sp);
         if (chain != TK_WALK_OK) return CPthreadShim_DECLINE_FRAME;
         return tk_access_head() == r->access_head ? -1 : CPthreadShim_DECLINE_EXCLUSIVITY;
@@ -268,18 +347,197 @@ static int tk_check(const CPthreadShim_block *b, const tk_region *r, ucontext_t 
     for (int i = 0; i < 2; i++) {
         uintptr_t word = ((const uintptr_t *)sp)[i];
 #if defined(__x86_64__)
-        int prologue = i == 0 ? (sp & 15) == 8 : ((const uintptr_t *)sp)[0] == TK_FP(uc);
+        int prologue = i == 0 ? (sp & 15) == 8 : ((const uintptr_t *)sp)[0] == at->fp;
         if (!prologue) continue;
 #endif
         if (tk_kind_of(t, word) == TK_LIBRARY) return CPthreadShim_DECLINE_STACK_WORD;
     }
 #if defined(__aarch64__)
-    if (tk_kind_of(t, (uintptr_t)uc->uc_mcontext.regs[30]) == TK_LIBRARY) return CPthreadShim_DECLINE_STACK_WORD;
+    if (tk_kind_of(t, at->lr) == TK_LIBRARY) return CPthreadShim_DECLINE_STACK_WORD;
 #endif
     // Every frame between the interrupted one and the region's anchor must be
     // the program's own: none may belong to libc, the runtime, or the shim.
-    if (tk_walk_frames(t, r, sp, TK_FP(uc)) != TK_WALK_OK) return CPthreadShim_DECLINE_FRAME;
+    if (tk_walk_frames(t, r, sp, at->fp) != TK_WALK_OK) return CPthreadShim_DECLINE_FRAME;
     return tk_access_head() == r->access_head ? -1 : CPthreadShim_DECLINE_EXCLUSIVITY;
+}
+#endif
+
+// --- Hijacked returns (x86_64) ---
+//
+// Most of an allocation-heavy loop's time is spent in the Swift runtime
+// (swift_allocObject, swift_retain/release), where a jump is rightly refused.
+// Retrying until a signal happens to find the program's own code gives
+// millisecond tails. Instead, when the handler finds the thread in the
+// runtime, it replaces the return address of the innermost runtime frame that
+// returns into own code with CPthreadShim_hijack_trampoline (as CoreCLR does
+// to suspend threads for its GC). The runtime function finishes — its locks
+// released, its object built — and its return brings the thread to the
+// trampoline, which runs the same checks at the original return address and
+// lands the kill there, or continues as if nothing had happened.
+//
+// A return address is only ever taken from a frame record: the walk starts at
+// the interrupted frame pointer and every record it reads must have been
+// written by code that keeps frame pointers (the program's own code, SwiftPM
+// builds it so, and the Swift runtime: tk_is_swift_runtime). A PC in glibc,
+// a vouched library or any other code arms nothing: their rbp may hold data,
+// and a "return address" read through it could be anyone's word. The walk
+// must reach the region's anchor through own frames above the hijacked one.
+//
+// One hijack per thread at a time, in the innermost region. Only the owner
+// thread touches the record: its handler, which never arms or disarms while
+// the PC is in the shim (the trampoline's code), and the trampoline.
+#if defined(__x86_64__)
+extern char CPthreadShim_hijack_trampoline[];
+__attribute__((visibility("hidden"))) unsigned long CPthreadShim_hijack_xsave_size;
+static int tk_hijack_usable;  // written once, before the first region is armed
+
+static _Thread_local struct {
+    uintptr_t *slot;          // the return-address word replaced, or NULL
+    uintptr_t ret;            // what it held
+    const tk_region *region;  // the region it was armed in
+} tk_hijack __attribute__((tls_model("initial-exec")));
+
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// XSAVE saves every register state the returning function may have set; its
+// area size depends on the CPU features the kernel enabled. A process running
+// with a CET shadow stack would fault on a changed return address: no hijacks.
+static void tk_hijack_setup(void) {
+    static int done;
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE)) return;
+    unsigned a, b, c, d;
+    int usable = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && __get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b >= 576) {
+        CPthreadShim_hijack_xsave_size = b + 64;  // + the alignment slack
+        unsigned long long shadow_stack = 0;
+        long status = syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, &shadow_stack);
+        usable = status != 0 || (shadow_stack & 1) == 0;
+    }
+    tk_hijack_usable = usable;
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+}
+
+// Whether `ret` follows a call instruction: direct (e8 rel32) or indirect
+// (ff /2, with or without a REX prefix). A filter on top of the frame record.
+static int tk_after_call(const tk_range *code, uintptr_t ret) {
+    if (ret < code->lo + 7) return 0;
+    const unsigned char *p = (const unsigned char *)ret;
+    if (p[-5] == 0xe8) return 1;
+    for (int len = 2; len <= 7; len++) {
+        const unsigned char *insn = p - len;
+        int prefix = (insn[0] & 0xf0) == 0x40;  // REX
+        if (prefix) insn++;
+        if (insn[0] != 0xff || ((insn[1] >> 3) & 7) != 2) continue;
+        int mod = insn[1] >> 6, rm = insn[1] & 7, size = prefix + 2;
+        if (mod != 3 && rm == 4) size += 1 + (mod == 0 && (insn[2] & 7) == 5 ? 4 : 0);  // SIB
+        if (mod == 0 && rm == 5) size += 4;
+        else if (mod == 1) size += 1;
+        else if (mod == 2) size += 4;
+        if (size == len) return 1;
+    }
+    return 0;
+}
+
+static int tk_in_shim(uintptr_t pc) {
+    return pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim;
+}
+
+// The return-address word to hijack for a thread interrupted at `at`, or NULL.
+//
+// Frame by frame from the interrupted one to the region's anchor: the
+// interrupted frame by its object's unwind table (its function may be in a
+// prologue or epilogue, or be a frameless leaf, where rbp is still the
+// caller's — and the caller may be glibc, whose rbp is data); a caller by its
+// frame record if its code keeps frame pointers (a function that made a call
+// has set its frame up), by glibc's unwind table otherwise; any other code
+// ends the search.
+static uintptr_t *tk_hijack_slot(const tk_table *t, const tk_region *r, const tk_point *at) {
+    const tk_range *code = tk_range_of(t, at->pc);
+    if (!code || code->unwind < 0 || tk_in_shim(at->pc)) return NULL;
+    tk_frame frame = {at->pc, at->sp, at->fp};
+    uintptr_t *candidate = NULL;
+    for (int depth = 0; depth < 512; depth++) {
+        uintptr_t *slot = NULL;
+        if (depth > 0 && code->keeps_fp) {
+            uintptr_t fp = frame.fp;
+            if (fp < frame.sp || fp >= r->anchor || (fp & 7)) return NULL;
+            uintptr_t *record = (uintptr_t *)fp;
+            if (record[0] == r->anchor) return candidate;  // its return is CPthreadShim_async_run's
+            slot = &record[1];
+            frame = (tk_frame){record[1], fp + 16, record[0]};
+        } else {
+            if (code->unwind < 0 || !tk_cfi_step(&t->unwind[code->unwind], &frame, frame.sp, r->anchor, &slot, depth > 0))
+                return NULL;
+            // Returned into CPthreadShim_async_run, whose frame is the anchor.
+            if (frame.fp == r->anchor && tk_in_shim(frame.pc)) return candidate;
+        }
+        // The return already hijacked: its real target is the saved one.
+        if (slot && slot == tk_hijack.slot && frame.pc == (uintptr_t)CPthreadShim_hijack_trampoline) frame.pc = tk_hijack.ret;
+        code = tk_range_of(t, frame.pc);
+        if (!code || tk_in_shim(frame.pc) || !tk_after_call(code, frame.pc)) return NULL;
+        if (!code->keeps_fp && code->unwind < 0) return NULL;  // neither frame records nor a table to trust
+        if (code->kind != TK_OWN) candidate = NULL;  // a runtime frame further out: start again
+        else if (!candidate) candidate = slot;       // the innermost return into own code
+    }
+    return NULL;
+}
+
+// Puts the original return address back, if the word still holds ours.
+static void tk_hijack_disarm(void) {
+    if (tk_hijack.slot && *tk_hijack.slot == (uintptr_t)CPthreadShim_hijack_trampoline)
+        *tk_hijack.slot = tk_hijack.ret;
+    tk_hijack.slot = NULL;
+    tk_hijack.region = NULL;
+}
+
+// From the handler, after a decline. Arms a hijack, or moves it deeper: a
+// return nearer the interrupted PC comes sooner (a loop's own frame may never return).
+static void tk_hijack_arm(CPthreadShim_block *b, const tk_table *t, const tk_region *r, const tk_point *at) {
+    if (!tk_hijack_usable) return;
+    if (tk_hijack.slot && tk_hijack.region != r) tk_hijack_disarm();  // stale: its region ended or landed
+    uintptr_t *slot = tk_hijack_slot(t, r, at);
+    if (!slot || slot == tk_hijack.slot) return;
+    if (tk_hijack.slot && slot > tk_hijack.slot) return;  // not deeper than the armed one
+    tk_hijack_disarm();
+    tk_hijack.ret = *slot;
+    tk_hijack.region = r;
+    tk_hijack.slot = slot;
+    *slot = (uintptr_t)CPthreadShim_hijack_trampoline;
+    __atomic_fetch_add(&b->returns_hijacked, 1, __ATOMIC_RELAXED);
+}
+
+// Called by the trampoline, on the thread, at the original return address:
+// stores where to continue, or lands the kill (the return's values are lost
+// with the frames the landing skips, as a signal's jump there would lose them).
+__attribute__((visibility("hidden"))) TK_SHIM
+void CPthreadShim_hijack_fire(uintptr_t *continuation, uintptr_t sp, uintptr_t fp) {
+    int saved_errno = errno;
+    *continuation = tk_hijack.ret;
+    const tk_region *armed = tk_hijack.region;
+    tk_hijack.slot = NULL;
+    tk_hijack.region = NULL;
+    CPthreadShim_block *b = CPthreadShim_thread_block();
+    if (!b || !armed || b->async != armed || __atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) == 0) {
+        errno = saved_errno;
+        return;
+    }
+    tk_region *r = b->async;
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    tk_point at = {.pc = *continuation, .sp = sp, .fp = fp, .sigmask = &mask};
+    int reason = tk_check(b, r, &at);
+    if (reason >= 0) {
+        __atomic_fetch_add(&b->declines[reason], 1, __ATOMIC_RELAXED);
+        errno = saved_errno;
+        return;
+    }
+    __atomic_fetch_add(&b->jumps, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&b->landed_on_return, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&b->mask_depth, 1, __ATOMIC_RELAXED);  // as in tk_async_try_jump
+    errno = saved_errno;
+    siglongjmp(r->landing, 1);
 }
 #endif
 
@@ -287,11 +545,25 @@ void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno, i
 #if defined(__x86_64__) || defined(__aarch64__)
     tk_region *r = b->async;
     if (r == NULL) return;
-    int reason = tk_check(b, r, uc);
+    tk_point at = {.pc = TK_PC(uc), .sp = TK_SP(uc), .fp = TK_FP(uc), .sigmask = &uc->uc_sigmask};
+#if defined(__aarch64__)
+    at.lr = (uintptr_t)uc->uc_mcontext.regs[30];
+#endif
+    int reason = tk_check(b, r, &at);
     if (reason >= 0) {
         __atomic_fetch_add(&b->declines[reason], 1, __ATOMIC_RELAXED);
+#if defined(__x86_64__)
+        if (reason == CPthreadShim_DECLINE_PC || reason == CPthreadShim_DECLINE_FRAME ||
+            reason == CPthreadShim_DECLINE_STACK_WORD) {
+            const tk_table *t = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
+            if (t) tk_hijack_arm(b, t, r, &at);
+        }
+#endif
         return;
     }
+#if defined(__x86_64__)
+    tk_hijack_disarm();  // the kill lands here; a hijacked word below is in a skipped frame
+#endif
     __atomic_fetch_add(&b->jumps, 1, __ATOMIC_RELAXED);
     // The landing runs masked until it has taken the kill (asyncKillable
     // unmasks): an enclosing region is armed again the moment we land, and a
@@ -320,6 +592,9 @@ TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), 
         __atomic_store_n(&b->region, region.saved_region, __ATOMIC_SEQ_CST);
         return 1;
     }
+#if defined(__x86_64__)
+    tk_hijack_setup();
+#endif
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, CPthreadShim_signal_current());
@@ -328,6 +603,11 @@ TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), 
     __atomic_store_n(&b->async, &region, __ATOMIC_SEQ_CST);
     body(arg);
     __atomic_store_n(&b->async, region.prev, __ATOMIC_SEQ_CST);
+#if defined(__x86_64__)
+    // Every frame of the region has returned, through the trampoline if one
+    // was hijacked; a record left is one whose frame a longjmp skipped.
+    if (tk_hijack.region == &region) tk_hijack_disarm();
+#endif
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return 0;
 }

@@ -31,6 +31,13 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
 
     /// Kills that landed by a jump.
     public var jumps: Int
+    /// Of ``jumps``, those that landed as the Swift runtime returned into the
+    /// region's code: the handler found the thread in the runtime, replaced
+    /// the return address of the runtime's outermost frame, and the return
+    /// itself delivered the kill (Docs/SafetyModel.md, "Hijacked returns").
+    public var jumpsOnReturn: Int
+    /// Return addresses the handler replaced (one per thread at a time).
+    public var returnsHijacked: Int
     /// Declined jumps, by reason.
     public var declines: [DeclineReason: Int]
 
@@ -39,6 +46,8 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
 
     init(block: UnsafeMutablePointer<CPthreadShim_block>) {
         jumps = Int(CPthreadShim_jumps(block))
+        jumpsOnReturn = Int(CPthreadShim_landed_on_return(block))
+        returnsHijacked = Int(CPthreadShim_returns_hijacked(block))
         declines = [:]
         for reason in DeclineReason.allCases {
             let count = Int(CPthreadShim_declines(block, reason.cValue))
@@ -48,6 +57,8 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
 
     mutating func subtract(_ earlier: InjectionStatistics) {
         jumps -= earlier.jumps
+        jumpsOnReturn -= earlier.jumpsOnReturn
+        returnsHijacked -= earlier.returnsHijacked
         for (reason, count) in earlier.declines {
             let left = (declines[reason] ?? 0) - count
             declines[reason] = left > 0 ? left : nil
@@ -56,6 +67,6 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         let parts = declines.sorted { $0.value > $1.value }.map { "\($0.key.rawValue): \($0.value)" }
-        return "\(jumps) jumps, \(totalDeclines) declines" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")
+        return "\(jumps) jumps (\(jumpsOnReturn) at a hijacked return), \(totalDeclines) declines" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")
     }
 }

@@ -81,10 +81,55 @@ func exclusivityScenario() throws {
     say(outcome.value == 1 ? "ok" : outcome.value == 2 ? "access set left changed by the kill" : "outcome \(outcome)")
 }
 
+/// A lazy global whose initializer runs under swift_once until let go:
+/// 1 = running, 2 = let go.
+let gatedInitializerState = Atomic(0)
+let gatedValue: Int = {
+    gatedInitializerState.store(1, ordering: .releasing)
+    while gatedInitializerState.load(ordering: .acquiring) != 2 { _ = hazardSpin(100) }
+    return 7
+}()
+
+/// Reads `gatedValue` for the first time inside an exclusive access to
+/// `value`: swift_once returns into this frame with the access still open.
+@inline(never)
+func readGatedInsideAccess(_ value: inout Int) { value &+= gatedValue }
+
+/// `hazard exclusivity-return`: a kill aimed at a thread inside swift_once,
+/// itself inside an exclusive access. The handler hijacks swift_once's return;
+/// at that return the access is still open, so the trampoline's checks must
+/// decline there too — a landing would leave the access record behind.
+func exclusivityAtReturnScenario() throws {
+    let block = Atomic<UInt>(0)
+    let thread = try KillableThread(name: "exclusive-ret") { ctx -> Int in
+        block.store(UInt(bitPattern: CPthreadShim_thread_block()), ordering: .releasing)
+        let headBefore = accessSetHead()
+        do {
+            try ctx.asyncKillable {
+                readGatedInsideAccess(&exclusiveGlobal)
+                while true { _ = hazardSpin(1000) }
+            }
+        } catch is KillError {}
+        if accessSetHead() != headBefore { return 2 }
+        for _ in 0..<1000 { bumpGlobal(&exclusiveGlobal) }
+        return 1
+    }
+    while gatedInitializerState.load(ordering: .acquiring) != 1 { sched_yield() }
+    let b = UnsafeMutablePointer<CPthreadShim_block>(bitPattern: block.load(ordering: .acquiring))!
+    try thread.interrupt()
+    // Let swift_once return once the handler has hijacked its return (or,
+    // should hijacks be off, after a few declines inside the initializer).
+    while CPthreadShim_returns_hijacked(b) == 0 && CPthreadShim_declines(b, Int32(CPthreadShim_DECLINE_FRAME)) < 5 { sched_yield() }
+    gatedInitializerState.store(2, ordering: .releasing)
+    let outcome = try thread.join()
+    say(outcome.value == 1 ? "ok" : outcome.value == 2 ? "access set left changed by the kill" : "outcome \(outcome)")
+}
+
 func hazardScenario(_ name: String) throws {
     alarm(60)  // a hazard that hangs ends the child (SIGALRM) instead of the test run
     switch name {
     case "exclusivity": try exclusivityScenario()
+    case "exclusivity-return": try exclusivityAtReturnScenario()
     default: say("unknown hazard \(name)")
     }
 }

@@ -15,14 +15,20 @@ func spin(iterations: Int) -> Int {
     return x
 }
 
-// A global whose lazy initializer runs under swift_once and takes a while.
-let slowInitializerStarted = Atomic<Bool>(false)
-let slowGlobal: Int = {
-    slowInitializerStarted.store(true, ordering: .releasing)
-    return spin(iterations: 60_000_000) | 1
+// A global whose lazy initializer runs under swift_once until the test lets
+// it finish: 0 = not started, 1 = running, 2 = let go, 3 = returned.
+let gatedInitializer = Atomic<Int>(0)
+let gatedGlobal: Int = {
+    gatedInitializer.store(1, ordering: .releasing)
+    while gatedInitializer.load(ordering: .acquiring) != 2 { _ = spin(iterations: 1000) }
+    gatedInitializer.store(3, ordering: .releasing)
+    return 41
 }()
 
 let inComparator = Atomic<Bool>(false)
+// For the comparator that holds the first comparison until let go:
+// 0 = not started, 1 = inside qsort, 2 = let go.
+let gatedComparator = Atomic<Int>(0)
 
 @Suite("Async regions",
       .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
@@ -141,26 +147,38 @@ struct AsyncRegionTests {
         #expect(try fresh.joinOrFail().value == 2890)
     }
 
-    @Test("a kill aimed at a thread inside a swift_once initializer waits until it finishes", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at a thread inside a swift_once initializer waits until it finishes, then lands as swift_once returns", .timeLimit(.minutes(1)))
     func deferredInsideSwiftOnce() throws {
-        let finished = Atomic(false)
-        let thread = try KillableThread { ctx -> Bool in
+        let nextStatementRan = Atomic(false)
+        let thread = try KillableThread { ctx -> Int in
             do {
                 try ctx.asyncKillable {
-                    _ = slowGlobal
-                    finished.store(true, ordering: .releasing)
-                    while true { _ = spin(iterations: 1000) }
+                    let value = gatedGlobal
+                    nextStatementRan.store(true, ordering: .releasing)
+                    while true { _ = spin(iterations: 1000) &+ value }
                 }
             } catch is KillError {
-                return finished.load(ordering: .acquiring)
+                return gatedInitializer.load(ordering: .acquiring)
             }
-            return false
+            return -1
         }
-        eventually("initializer running") { slowInitializerStarted.load(ordering: .acquiring) }
+        eventually("initializer running") { gatedInitializer.load(ordering: .acquiring) == 1 }
         try thread.interrupt()
-        #expect(try thread.joinOrFail().value == true, "the kill landed after the initializer finished")
-        #expect(thread.ref.injectionStatistics.totalDeclines > 0)
-        #expect(slowGlobal & 1 == 1, "another reader is not wedged")
+        // The handler declines inside the initializer (a caller frame is
+        // swift_once's) and hijacks swift_once's return into the region. Let
+        // the initializer finish once that happened — or, with the hijack
+        // broken, after a few declines.
+        eventually("the kill found the thread inside swift_once") {
+            let stats = thread.ref.injectionStatistics
+            return stats.returnsHijacked > 0 || (stats.declines[.foreignFrame] ?? 0) >= 5
+        }
+        gatedInitializer.store(2, ordering: .releasing)
+        #expect(try thread.joinOrFail().value == 3, "the kill landed after the initializer returned")
+        let ranOn = nextStatementRan.load(ordering: .acquiring)
+        #expect(!ranOn, "the kill landed as swift_once returned, before the region's next statement")
+        let stats = thread.ref.injectionStatistics
+        #expect(stats.jumpsOnReturn == 1, "\(stats)")
+        #expect(gatedGlobal == 41, "another reader is not wedged")
     }
 
     @Test("a kill aimed at a Swift comparator called from libc qsort waits until qsort returns", .timeLimit(.minutes(1)))
@@ -191,6 +209,45 @@ struct AsyncRegionTests {
         #expect(try thread.joinOrFail().value == true, "qsort finished before the kill landed")
         let stats = thread.ref.injectionStatistics
         #expect(stats.totalDeclines > 0, "\(stats)")
+    }
+
+    @Test("a kill aimed at a Swift comparator called from libc qsort lands as qsort returns: sorted, and the next statement has not run", .timeLimit(.minutes(1)))
+    func landsAsQsortReturns() throws {
+        // No exclusive access is open around the call (a raw buffer), so the
+        // return from qsort is a place the kill may land: the handler unwinds
+        // glibc's frames by its unwind table to find that return.
+        let count = 3_000
+        let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        for i in 0..<count { buffer[i] = (i * 7919) % count }
+        let base = Int(bitPattern: buffer.baseAddress)
+        let nextStatementRan = Atomic(false)
+        let thread = try KillableThread { ctx in
+            try ctx.asyncKillable {
+                qsort(UnsafeMutableRawPointer(bitPattern: base)!, count, MemoryLayout<Int>.stride) { a, b in
+                    if gatedComparator.load(ordering: .acquiring) == 0 {
+                        gatedComparator.store(1, ordering: .releasing)
+                        while gatedComparator.load(ordering: .acquiring) != 2 { _ = spin(iterations: 100) }
+                    }
+                    let x = a!.load(as: Int.self), y = b!.load(as: Int.self)
+                    return x < y ? -1 : (x > y ? 1 : 0)
+                }
+                nextStatementRan.store(true, ordering: .releasing)
+                while true { _ = spin(iterations: 1000) }
+            }
+        }
+        eventually("inside qsort") { gatedComparator.load(ordering: .acquiring) == 1 }
+        try thread.interrupt()
+        eventually("the kill found the thread inside qsort") {
+            let stats = thread.ref.injectionStatistics
+            return stats.returnsHijacked > 0 || (stats.declines[.foreignFrame] ?? 0) >= 5
+        }
+        gatedComparator.store(2, ordering: .releasing)
+        #expect(try thread.joinOrFail().report?.reason == .interrupted)
+        let ranOn = nextStatementRan.load(ordering: .acquiring)
+        #expect(!ranOn, "the kill landed as qsort returned, before the region's next statement")
+        #expect(Array(buffer) == Array(0..<count), "qsort finished before the kill landed")
+        #expect(thread.ref.injectionStatistics.jumpsOnReturn == 1)
     }
 
     @Test("a kill aimed at a masked section holding a lock waits, then arrives at the end of the mask", .timeLimit(.minutes(1)))

@@ -14,6 +14,8 @@ struct HazardLibrary: @unchecked Sendable {  // function pointers into a library
     typealias Compute = @convention(c) (UnsafePointer<Int32>?) -> Void
     typealias Call = @convention(c) (@convention(c) () -> Void) -> Void
     typealias Locked = @convention(c) () -> Int32
+    typealias FakeFrameSpin = @convention(c) (UnsafeMutablePointer<Int32>?) -> Int32
+    typealias FakeFrameCall = @convention(c) (@convention(c) () -> Void) -> Int32
 
     /// Spins with the library's lock held until `*go` is nonzero: a leaf.
     let computeLocked: Compute
@@ -21,6 +23,13 @@ struct HazardLibrary: @unchecked Sendable {  // function pointers into a library
     let callLocked: Call
     /// Whether the library's lock is held.
     let locked: Locked
+    /// x86_64: keeps data in rbp — a copy of its own frame record, as a
+    /// library built without frame pointers may hold any stack address there.
+    /// Stores 1 in `*word`, spins until it is 2, and returns 1 if anyone wrote
+    /// to the copy meanwhile (0 otherwise; -1 on other architectures).
+    let fakeFrameSpin: FakeFrameSpin
+    /// The same copy, with rbp pointing at it while it calls `callback`.
+    let fakeFrameCall: FakeFrameCall
 
     static let source = """
         // The library's own lock: held while it computes, and across callbacks.
@@ -37,6 +46,56 @@ struct HazardLibrary: @unchecked Sendable {  // function pointers into a library
             callback();
             __atomic_store_n(&hz_lock_word, 0, __ATOMIC_RELEASE);
         }
+        #if defined(__x86_64__)
+        // rbp points at 16 bytes of this function's stack holding a copy of
+        // its frame record (the caller's rbp, the return address): data that
+        // looks like a record, in a register a walk might trust.
+        __asm__(
+            ".globl hz_fake_frame_spin\\n"
+            ".type hz_fake_frame_spin,@function\\n"
+            "hz_fake_frame_spin:\\n"
+            "    push %rbp\\n"
+            "    sub $16, %rsp\\n"
+            "    mov 16(%rsp), %rax\\n"
+            "    mov %rax, (%rsp)\\n"
+            "    mov 24(%rsp), %rax\\n"
+            "    mov %rax, 8(%rsp)\\n"
+            "    mov %rsp, %rbp\\n"
+            "    movl $1, (%rdi)\\n"
+            "1:  pause\\n"
+            "    cmpl $2, (%rdi)\\n"
+            "    jne 1b\\n"
+            "    mov 8(%rsp), %rax\\n"
+            "    xor %ecx, %ecx\\n"
+            "    cmp 24(%rsp), %rax\\n"
+            "    setne %cl\\n"
+            "    mov %ecx, %eax\\n"
+            "    add $16, %rsp\\n"
+            "    pop %rbp\\n"
+            "    ret\\n"
+            ".globl hz_fake_frame_call\\n"
+            ".type hz_fake_frame_call,@function\\n"
+            "hz_fake_frame_call:\\n"
+            "    push %rbp\\n"
+            "    sub $16, %rsp\\n"
+            "    mov 16(%rsp), %rax\\n"
+            "    mov %rax, (%rsp)\\n"
+            "    mov 24(%rsp), %rax\\n"
+            "    mov %rax, 8(%rsp)\\n"
+            "    mov %rsp, %rbp\\n"
+            "    call *%rdi\\n"
+            "    mov 8(%rsp), %rax\\n"
+            "    xor %ecx, %ecx\\n"
+            "    cmp 24(%rsp), %rax\\n"
+            "    setne %cl\\n"
+            "    mov %ecx, %eax\\n"
+            "    add $16, %rsp\\n"
+            "    pop %rbp\\n"
+            "    ret\\n");
+        #else
+        int hz_fake_frame_spin(int *word) { (void)word; return -1; }
+        int hz_fake_frame_call(void (*callback)(void)) { callback(); return -1; }
+        #endif
         """
 
     /// Built once per process.
@@ -70,7 +129,9 @@ struct HazardLibrary: @unchecked Sendable {  // function pointers into a library
         }
         return HazardLibrary(computeLocked: try symbol("hz_compute_locked", Compute.self),
                              callLocked: try symbol("hz_call_locked", Call.self),
-                             locked: try symbol("hz_locked", Locked.self))
+                             locked: try symbol("hz_locked", Locked.self),
+                             fakeFrameSpin: try symbol("hz_fake_frame_spin", FakeFrameSpin.self),
+                             fakeFrameCall: try symbol("hz_fake_frame_call", FakeFrameCall.self))
     }
 }
 

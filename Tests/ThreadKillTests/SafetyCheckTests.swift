@@ -71,6 +71,65 @@ struct SafetyCheckTests {
                                      { $0.computeLocked(tk_test_release_word()) }, isReady: { $0.locked() != 0 })
     }
 
+    #if arch(x86_64)
+    @Test("hijacked returns: no return address is taken through a library's frame-pointer register, which may hold data",
+          .timeLimit(.minutes(1)))
+    func hijackTrustsOnlyFramePointerCode() throws {
+        // The library keeps a copy of its frame record on its stack and points
+        // rbp at it: exactly what a walk that trusted the register would take
+        // for the innermost frame returning into our code. Overwriting it with
+        // the trampoline's address would corrupt the library's data.
+        let library = try HazardLibrary.shared.get()
+        let word = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        word.initialize(to: 0)
+        defer { word.deallocate() }
+        let wordAddress = Int(bitPattern: word)
+        let thread = try KillableThread(name: "fake-frame") { ctx -> Int32 in
+            var written: Int32 = -1
+            do {
+                try ctx.asyncKillable {
+                    written = library.fakeFrameSpin(UnsafeMutablePointer(bitPattern: wordAddress))
+                    while true { _ = spin(iterations: 1000) }
+                }
+            } catch is KillError {}
+            return written
+        }
+        eventually("inside the library") { CPthreadShim_word_load(UnsafeMutableRawPointer(word).assumingMemoryBound(to: UInt32.self)) == 1 }
+        try interruptAndAwaitHandler(thread)
+        eventually("a few declines with the PC in the library") {
+            (thread.ref.injectionStatistics.declines[.foreignCode] ?? 0) >= 3
+        }
+        CPthreadShim_word_store(UnsafeMutableRawPointer(word).assumingMemoryBound(to: UInt32.self), 2)
+        // The body returns only once the kill has landed (its loop is endless).
+        #expect(try thread.joinOrFail().value == 0, "the library's copy of its frame record is intact")
+    }
+
+    @Test("hijacked returns: the interrupted frame is unwound by its unwind table, never through a frame pointer its caller may have left holding data",
+          .timeLimit(.minutes(1)))
+    func hijackUnwindsTheInterruptedFrameByItsTable() throws {
+        // Our own frameless callback (it never sets rbp up) called by a library
+        // whose rbp points at a copy of its frame record: a walk that trusted
+        // rbp because the PC is in our code would take the copy for a record.
+        let library = try HazardLibrary.shared.get()
+        tk_test_reset()
+        let thread = try KillableThread(name: "fake-frame-cb") { ctx -> Int32 in
+            var written: Int32 = -1
+            do {
+                try ctx.asyncKillable {
+                    written = library.fakeFrameCall(tk_test_spin_frameless)
+                    while true { _ = spin(iterations: 1000) }
+                }
+            } catch is KillError {}
+            return written
+        }
+        eventually("inside the callback") { tk_test_inside() != 0 }
+        try interruptAndAwaitHandler(thread)
+        eventually("a few declines in the callback") { thread.ref.injectionStatistics.totalDeclines >= 3 }
+        tk_test_release()
+        #expect(try thread.joinOrFail().value == 0, "the library's copy of its frame record is intact")
+    }
+    #endif
+
     @Test("stack words: a callback caught in its prologue, under a library holding its lock, is not jumped out of",
           .timeLimit(.minutes(1)))
     func stackWords() throws {
@@ -127,6 +186,13 @@ struct SafetyCheckTests {
           .timeLimit(.minutes(2)))
     func exclusivity() throws {
         let (status, output) = try runFixture(["hazard", "exclusivity"])
+        #expect(status == 0 && output.hasSuffix("ok\n"), "the fixture crashed or failed: status \(status), output \(output)")
+    }
+
+    @Test("hijacked returns: the checks run again at the return — a runtime call returning inside an exclusive access is not landed in (child process)",
+          .timeLimit(.minutes(2)))
+    func hijackRechecksAtReturn() throws {
+        let (status, output) = try runFixture(["hazard", "exclusivity-return"])
         #expect(status == 0 && output.hasSuffix("ok\n"), "the fixture crashed or failed: status \(status), output \(output)")
     }
 

@@ -113,6 +113,8 @@ typedef struct CPthreadShim_block {
     struct CPthreadShim_async_region *_Nullable async;  ///< innermost async region, or NULL
     uint32_t jumps;         ///< owner's handler only: kills that landed in an async region
     uint32_t declines[CPthreadShim_DECLINE_COUNT];  ///< owner's handler only, by reason
+    uint32_t returns_hijacked;  ///< owner's handler only: return addresses it replaced
+    uint32_t landed_on_return;  ///< owner only: of `jumps`, those made by a hijacked return
 } CPthreadShim_block;
 
 /// Declines counted for `reason` (a CPthreadShim_DECLINE_* value).
@@ -122,6 +124,14 @@ static inline uint32_t CPthreadShim_declines(const CPthreadShim_block *b, int re
 /// Kills that landed in an async region.
 static inline uint32_t CPthreadShim_jumps(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->jumps, __ATOMIC_RELAXED);
+}
+/// Return addresses the handler replaced to land a kill when the runtime returns.
+static inline uint32_t CPthreadShim_returns_hijacked(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->returns_hijacked, __ATOMIC_RELAXED);
+}
+/// Kills that landed when a hijacked return brought the thread back to its own code.
+static inline uint32_t CPthreadShim_landed_on_return(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->landed_on_return, __ATOMIC_RELAXED);
 }
 /// Whether the owner thread is inside an async region.
 static inline int CPthreadShim_in_async_region(const CPthreadShim_block *b) {

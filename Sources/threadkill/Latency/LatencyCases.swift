@@ -123,6 +123,36 @@ struct LatencyCase: Sendable {
             }
         ),
         LatencyCase(
+            label: "(l) async alloc",
+            floor: "pthread_kill; the handler siglongjmps out of a spinning loop; join (as (c))",
+            threadKill: "interrupt() of a thread allocating in ctx.asyncKillable { objects and arrays }; join",
+            c: { signal, samples, warmup in try check(CLatencyFloor_longjmpJoin(signal, samples.baseAddress, samples.count, warmup)) },
+            swift: { _ in
+                // ~96 % of this loop's time is in the Swift runtime and malloc,
+                // where a jump is refused: the kill lands as the runtime returns
+                // (Docs/SafetyModel.md, "Hijacked returns").
+                final class Node {
+                    let next: Node?
+                    let payload: [Int]
+                    init(next: Node?, payload: [Int]) { self.next = next; self.payload = payload }
+                }
+                let handshake = Handshake()
+                let thread = try KillableThread(name: "lat-alloc") { (ctx: KillContext) throws -> Int in
+                    try ctx.asyncKillable { () -> Int in
+                        var list: Node? = nil
+                        var n = 0
+                        handshake.enter()
+                        while true {
+                            list = Node(next: n % 64 == 0 ? nil : list, payload: [n, n &+ 1])
+                            n &+= 1
+                        }
+                    }
+                }
+                handshake.waitSpinning()
+                return try timed(thread, expecting: .interrupted) { try thread.interrupt() }
+            }
+        ),
+        LatencyCase(
             label: "(e) stop sleep",
             floor: "(none)",
             threadKill: "requestStop() of a thread in ctx.sleep(for: 3600 s) (a futex wait); join",
