@@ -5,8 +5,11 @@ import CPthreadShim
 
 /// Starts a detached plain pthread (not a killable thread) running `body`:
 /// ThreadKill's own service threads — the watchdog, the signal waiter, the
-/// shutdown runner.
-func startServiceThread(named name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadKillError) {
+/// shutdown runner, the spawner. With `blockingAllSignals`, the thread has
+/// every signal blocked from its first instruction (it inherits the mask held
+/// while it is created).
+func startServiceThread(named name: String, blockingAllSignals: Bool = false,
+                        _ body: @escaping @Sendable () -> Void) throws(ThreadKillError) {
     final class Box: Sendable {
         let name: String
         let body: @Sendable () -> Void
@@ -15,6 +18,13 @@ func startServiceThread(named name: String, _ body: @escaping @Sendable () -> Vo
             self.body = body
         }
     }
+    var old = sigset_t()
+    if blockingAllSignals {
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_SETMASK, &all, &old)
+    }
+    defer { if blockingAllSignals { pthread_sigmask(SIG_SETMASK, &old, nil) } }
     let box = Unmanaged.passRetained(Box(name: name, body: body))
     var thread = pthread_t()
     let err = pthread_create(&thread, nil, { arg in

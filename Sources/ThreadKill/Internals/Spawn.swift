@@ -67,23 +67,12 @@ enum Spawner {
     }
 
     /// Starts the detached spawner thread with every signal blocked from its
-    /// first instruction (it inherits the mask we hold while creating it).
+    /// first instruction.
     private static func startThread() throws(ThreadKillError) {
-        var all = sigset_t()
-        var old = sigset_t()
-        sigfillset(&all)
-        pthread_sigmask(SIG_SETMASK, &all, &old)
-        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
-        var thread = pthread_t()
-        let err = pthread_create(&thread, nil, { _ in
-            Spawner.serve()
-        }, nil)
-        guard err == 0 else { throw .system("pthread_create", err) }
-        pthread_detach(thread)
+        try startServiceThread(named: "threadkill-spwn", blockingAllSignals: true) { Spawner.serve() }
     }
 
     private static func serve() -> Never {
-        nameCurrentThread("threadkill-spwn")  // 15 bytes: the kernel's limit
         lock.lock()
         while true {
             while state.queue.isEmpty { lock.wait(until: .never) }
