@@ -100,6 +100,7 @@ public final class StressEngine: Sendable {
         return StressReport(
             seed: configuration.seed, methods: configuration.methods, threads: configuration.threads, elapsed: elapsed,
             counts: snapshot.counts, undocumented: snapshot.undocumented, injectionJumps: snapshot.jumps,
+            injectionJumpsOnReturn: snapshot.jumpsOnReturn,
             injectionDeclines: snapshot.declines, residentBefore: baseline.residentBytes, residentAfter: residentAfter,
             invariants: invariants)
     }

@@ -16,6 +16,8 @@ public struct StressReport: Sendable {
     public let undocumented: [String]
     /// Kills that landed by a jump out of an async region.
     public let injectionJumps: Int
+    /// Of those, the ones that landed as the Swift runtime or glibc returned (a hijacked return).
+    public let injectionJumpsOnReturn: Int
     /// Declined jumps, by reason (from ``ThreadKill/ThreadRef/injectionStatistics``).
     public let injectionDeclines: [InjectionStatistics.DeclineReason: Int]
     /// Resident set size at the baseline and at the end, in bytes.

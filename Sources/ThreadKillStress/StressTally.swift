@@ -15,6 +15,8 @@ final class StressTally: Sendable {
         var undocumented: [String] = []
         var undocumentedCount = 0
         var jumps = 0
+        /// Of `jumps`, those that landed at a hijacked return.
+        var jumpsOnReturn = 0
         /// What the jumped bodies' skipped frames may have held (``ResidentBound``).
         var jumpedBytes = 0
         var declines: [InjectionStatistics.DeclineReason: Int] = [:]
@@ -34,6 +36,7 @@ final class StressTally: Sendable {
             }
             if let injection {
                 r.jumps += injection.jumps
+                r.jumpsOnReturn += injection.jumpsOnReturn
                 r.jumpedBytes += injection.jumps * ResidentBound.heldByJump(allocation: record.operation.allocation)
                 for (reason, count) in injection.declines { r.declines[reason, default: 0] += count }
             }

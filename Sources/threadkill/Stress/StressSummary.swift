@@ -16,7 +16,7 @@ struct StressSummary {
         lines.append("")
         let declines = report.injectionDeclines.sorted { $0.value > $1.value }.map { "\($0.key.rawValue): \($0.value)" }
         let totalDeclines = report.injectionDeclines.values.reduce(0, +)
-        lines.append("injection: \(report.injectionJumps) jumps, \(totalDeclines) declines" + (declines.isEmpty ? "" : " (" + declines.joined(separator: ", ") + ")"))
+        lines.append("injection: \(report.injectionJumps) jumps (\(report.injectionJumpsOnReturn) at a hijacked return), \(totalDeclines) declines" + (declines.isEmpty ? "" : " (" + declines.joined(separator: ", ") + ")"))
         let growth = report.residentAfter - report.residentBefore
         lines.append("resident memory: \(mebibytes(report.residentBefore)) -> \(mebibytes(report.residentAfter)) (\(growth >= 0 ? "+" : "")\(growth >> 10) KiB, \(Int(report.residentGrowthPerKill.rounded())) B per kill)")
         lines.append("throughput: \(fixed(report.killsPerSecond, 1)) kills/s (\(report.kills) kills)")
