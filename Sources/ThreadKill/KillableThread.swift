@@ -70,7 +70,9 @@ public final class KillableThread<Value: Sendable>: Sendable {
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
         let box = OutcomeBox<Value>()
         let start = StartBox(core: core) {
-            box.set(Self.run(body, core: core))
+            let outcome = Self.run(body, core: core)
+            KillEvents.ended(outcome, on: core)
+            box.set(outcome)
         }
         Registry.insert(core)
         var thread = pthread_t()

@@ -1,0 +1,151 @@
+import Synchronization
+import Testing
+@testable import ThreadKill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Records the events of the threads whose names start with `prefix` (other
+/// suites' threads run in the same process at the same time).
+final class EventRecorder: Sendable {
+    let prefix: String
+    private let events = Mutex<[KillEvent]>([])
+
+    init(prefix: String) { self.prefix = prefix }
+
+    func record(_ event: KillEvent) {
+        guard let thread = event.thread, thread.name.hasPrefix(prefix) else { return }
+        events.withLock { $0.append(event) }
+    }
+
+    var recorded: [KillEvent] { events.withLock { $0 } }
+    /// Each event as "kind: detail" without the thread, for comparing sequences.
+    var kinds: [KillEvent.Kind] { recorded.map(\.kind) }
+}
+
+/// Installs `recorder` as the hook for the duration of `body`.
+func withEventHook<R>(_ recorder: EventRecorder, _ body: () throws -> R) rethrows -> R {
+    KillableThreads.eventHook = { recorder.record($0) }
+    defer { KillableThreads.eventHook = nil }
+    return try body()
+}
+
+// Serialized: the hook is process-wide and one test removes it to show that nothing is reported.
+@Suite("Kill events", .serialized)
+struct KillEventTests {
+    @Test("a ladder's stop reports the step, the request, the delivery and the end, in order, with one kill id", .timeLimit(.minutes(1)))
+    func ladderStopInOrder() throws {
+        let recorder = EventRecorder(prefix: uniqueName("events"))
+        try withEventHook(recorder) {
+            let sleeping = Latch()
+            let thread = try KillableThread(name: recorder.prefix) { ctx in
+                sleeping.open()
+                try ctx.sleep(for: .seconds(3600))
+            }
+            sleeping.wait()
+            let result = try thread.stop(grace: hangBound)
+            #expect(result.report.stopped)
+            let events = recorder.recorded
+            #expect(events.map(\.kind) == [.escalated, .requested, .delivered, .ended], "\(events)")
+            guard events.count == 4 else { return }
+            #expect(events[0].step == .requestStop)
+            let kill = try #require(events[1].kill)
+            #expect(kill.reason == .stopRequested)
+            #expect(events[2].kill == kill)
+            #expect(events[3].report?.killID == kill.id)
+            #expect(events[3].report?.reason == .stopRequested)
+            #expect(events.allSatisfy { $0.thread == thread.ref })
+        }
+    }
+
+    @Test("a kill declined in a masked part of an async region is reported with its reason before its delivery",
+          .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"),
+          .timeLimit(.minutes(1)))
+    func declinedBeforeDelivered() throws {
+        let recorder = EventRecorder(prefix: uniqueName("declines"))
+        try withEventHook(recorder) {
+            let me = Mutex<ThreadRef?>(nil)
+            let masked = Latch()
+            let thread = try KillableThread(name: recorder.prefix) { ctx in
+                try ctx.asyncKillable {
+                    try ctx.masked {
+                        masked.open()
+                        // Spins masked until the handler has declined at least once.
+                        while (me.withLock { $0 }?.injectionStatistics.declines[.masked] ?? 0) == 0 { _ = spin(iterations: 1000) }
+                    }
+                }
+            }
+            me.withLock { $0 = thread.ref }
+            masked.wait()
+            try thread.interrupt()
+            let outcome = try thread.joinOrFail()
+            #expect(outcome.report?.reason == .interrupted)
+            let events = recorder.recorded
+            #expect(events.map(\.kind) == [.requested, .declined, .delivered, .ended], "\(events)")
+            guard events.count == 4 else { return }
+            #expect(events[0].kill?.reason == .interrupted)
+            #expect(events[1].declineReason == .masked)
+            #expect(events[1].count >= 1)
+            #expect(events[2].kill == events[0].kill)
+            #expect(events[3].report?.killID == events[0].kill?.id)
+        }
+    }
+
+    @Test("a cancel that acts on a blocked C call is reported as requested, then delivered", .timeLimit(.minutes(1)))
+    func cancelReported() throws {
+        let recorder = EventRecorder(prefix: uniqueName("cancels"))
+        try withEventHook(recorder) {
+            var fds: [Int32] = [0, 0]
+            try #require(pipe(&fds) == 0)
+            defer { fds.forEach { close($0) } }
+            let readFD = fds[0]
+            let blocked = Latch()
+            let thread = try KillableThread(name: recorder.prefix) { ctx in
+                blocked.open()
+                _ = try ctx.cancellableCall({ arg in
+                    var byte: UInt8 = 0
+                    return Int(read(Int32(Int(bitPattern: arg)), &byte, 1))
+                }, argument: UnsafeMutableRawPointer(bitPattern: Int(readFD)))
+            }
+            blocked.wait()
+            try thread.cancel()
+            let outcome = try thread.joinOrFail()
+            #expect(outcome.report?.reason == .cancelled)
+            let events = recorder.recorded
+            #expect(events.map(\.kind) == [.requested, .delivered, .ended], "\(events)")
+            #expect(events.compactMap(\.kill?.reason) == [.cancelled, .cancelled])
+        }
+    }
+
+    @Test("a body that returns or throws its own error is reported as ended, with no kill", .timeLimit(.minutes(1)))
+    func endedWithoutKill() throws {
+        struct Failure: Error {}
+        let recorder = EventRecorder(prefix: uniqueName("ends"))
+        try withEventHook(recorder) {
+            _ = try KillableThread(name: recorder.prefix + "-r") { _ in 1 }.joinOrFail()
+            _ = try KillableThread(name: recorder.prefix + "-t") { _ in throw Failure() }.joinOrFail()
+        }
+        let events = recorder.recorded
+        #expect(events.map(\.kind) == [.ended, .ended], "\(events)")
+        #expect(events.allSatisfy { $0.report == nil })
+        #expect(events.map { $0.error is Failure } == [false, true])
+    }
+
+    @Test("with the hook unset, a kill reports nothing to a hook that was removed", .timeLimit(.minutes(1)))
+    func unsetHookReportsNothing() throws {
+        let recorder = EventRecorder(prefix: uniqueName("unset"))
+        KillableThreads.eventHook = { recorder.record($0) }
+        KillableThreads.eventHook = nil
+        #expect(KillableThreads.eventHook == nil)
+        let isOn = KillEvents.isOn.load(ordering: .relaxed)
+        #expect(!isOn)
+        let sleeping = Latch()
+        let thread = try KillableThread(name: recorder.prefix) { ctx in
+            sleeping.open()
+            try ctx.sleep(for: .seconds(3600))
+        }
+        sleeping.wait()
+        #expect(try thread.stop(grace: hangBound).report.stopped)
+        #expect(recorder.recorded.isEmpty)
+    }
+}
