@@ -135,12 +135,13 @@ enum KillEvents {
     /// an event emitted from inside the hook through without deadlocking.
     private static let emitting = Mutex<Void>(())
     private static let owner = Atomic<UInt>(0)
-    /// Declines already reported, per thread (only while a hook is set).
-    private static let reported = Mutex<[ObjectIdentifier: [InjectionStatistics.DeclineReason: Int]]>([:])
+    /// Declines already reported, by thread id (never reused); only while a hook is set.
+    private static let reported = Mutex<[UInt64: [InjectionStatistics.DeclineReason: Int]]>([:])
 
     fileprivate static func setHook(_ newHook: (@Sendable (KillEvent) -> Void)?) {
         hook.withLock { $0 = newHook }
         isOn.store(newHook != nil, ordering: .relaxed)
+        if newHook == nil { reported.withLock { $0.removeAll() } }
     }
 
     /// Emits the event `make` builds, if a hook is set.
@@ -190,7 +191,7 @@ enum KillEvents {
     @inline(never)
     private static func endedSlow(report: KillReport?, error: (any Error)?, on core: ThreadCore) {
         let events = declines(of: core) + [KillEvent(.ended, thread: ThreadRef(core: core), report: report, error: error)]
-        _ = reported.withLock { $0.removeValue(forKey: ObjectIdentifier(core)) }
+        _ = reported.withLock { $0.removeValue(forKey: core.id) }
         emitNow(events)
     }
 
@@ -206,7 +207,7 @@ enum KillEvents {
     private static func declines(of core: ThreadCore) -> [KillEvent] {
         let now = InjectionStatistics(block: core.block).declines
         let before = reported.withLock { table in
-            let key = ObjectIdentifier(core)
+            let key = core.id
             defer { table[key] = now }
             return table[key] ?? [:]
         }
