@@ -148,4 +148,25 @@ struct KillEventTests {
         #expect(try thread.stop(grace: hangBound).report.stopped)
         #expect(recorder.recorded.isEmpty)
     }
+
+    @Test("a whole process reports an abandoned resend after its declines, a replaced signal handler, and an exit-policy stop",
+          .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"),
+          .timeLimit(.minutes(1)))
+    func processWideEvents() throws {
+        let (status, output) = try runFixture(["events"])
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n").map(String.init)
+        func index(_ line: String) -> Int? { lines.firstIndex(of: line) }
+        // The stuck thread: its interrupt is declined until the watchdog gives up; it lands when the mask ends.
+        let stuck = ["requested stuck", "declined stuck (masked)", "resends abandoned stuck", "delivered stuck", "ended stuck"].map(index)
+        #expect(stuck.allSatisfy { $0 != nil }, "\(output)")
+        #expect(stuck.compactMap { $0 } == stuck.compactMap { $0 }.sorted(), "\(output)")
+        // The signal ignored: the resends never land, and the watchdog notices the handler is gone.
+        #expect(index("resends abandoned blind") != nil, "\(output)")
+        #expect(index("signal handler replaced") != nil, "\(output)")
+        // main returned with a non-daemon thread asleep: the exit policy stops it.
+        let sleeper = ["exiting", "exit-policy stop sleeper", "escalated sleeper", "requested sleeper", "delivered sleeper", "ended sleeper"].map(index)
+        #expect(sleeper.allSatisfy { $0 != nil }, "\(output)")
+        #expect(sleeper.compactMap { $0 } == sleeper.compactMap { $0 }.sorted(), "\(output)")
+    }
 }
