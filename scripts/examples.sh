@@ -19,6 +19,10 @@ if grep -E '^/.*/(Integrations|Examples)/(Sources|Tests)/.*warning:' /tmp/thread
 fi
 (cd "$repo/Integrations" && swift test --skip-build)
 
+step "Examples: the C library is C11, -Wall -Wextra clean"
+gcc -std=c11 -Wall -Wextra -Werror -I"$repo/Examples/Sources/CExampleLibrary/include" \
+    -c "$repo/Examples/Sources/CExampleLibrary/CExampleLibrary.c" -o /dev/null
+
 step "Examples: build"
 if ! (cd "$repo/Examples" && swift build > /tmp/threadkill-examples-build.log 2>&1); then
   cat /tmp/threadkill-examples-build.log; exit 1
