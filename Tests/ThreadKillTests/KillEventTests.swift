@@ -91,7 +91,9 @@ struct KillEventTests {
         }
     }
 
-    @Test("a cancel that acts on a blocked C call is reported as requested, then delivered", .timeLimit(.minutes(1)))
+    @Test("a cancel that acts on a blocked C call is reported as requested, then delivered",
+          .disabled(under: .thread, because: "TSan aborts the process when a thread it tracks is unwound by pthread_cancel inside an interceptor (\"thread finished with ignores enabled\"): Docs/Sanitizers.md"),
+          .timeLimit(.minutes(1)))
     func cancelReported() throws {
         let recorder = EventRecorder(prefix: uniqueName("cancels"))
         try withEventHook(recorder) {
