@@ -77,24 +77,6 @@ struct CommandLineTests {
         #expect(short.trials == 200 && short.warmup == 0)
     }
 
-    @Test("latency draws a progress bar on a terminal, and prints none when its output is a pipe",
-          .disabled(under: .thread, .address, because: "latency's C floor and its cases wait for signals to interrupt reads and spins, which the sanitizers defer or refuse (async regions): Docs/Sanitizers.md"),
-          .timeLimit(.minutes(2)))
-    func latencyProgressBar() throws {
-        let quick = ["latency", "--trials", "1", "--warmup", "0"]
-        let piped = try runThreadkill(quick)
-        #expect(piped.status == 0, "\(piped.error)")
-        #expect(piped.output.contains("summary"))
-        #expect(!piped.output.contains("\r") && !piped.output.contains("trials\u{1B}"), "\(piped.output)")
-        // util-linux's script(1) runs the command on a pseudo-terminal.
-        let shell = quick.reduce("'\(threadkillPath)'") { "\($0) \($1)" }
-        let onTerminal = try runThreadkill(["-qec", shell, "/dev/null"], executable: "/usr/bin/script")
-        #expect(onTerminal.status == 0, "\(onTerminal.error)")
-        #expect(onTerminal.output.contains("\r[#"), "no bar drawn: \(onTerminal.output.debugDescription)")
-        #expect(onTerminal.output.contains("(a) stop flag: 1/9 trials"), "\(onTerminal.output.debugDescription)")
-        #expect(onTerminal.output.contains("summary"))
-    }
-
     // MARK: Version and help
 
     @Test("--version prints the version defined in Version.swift")
