@@ -55,7 +55,10 @@ extension KillContext {
                 region.landed(body)
                 let kill = core.takeKill()
                 CPthreadShim_mask_add(core.block, -1)
-                if let kill { throw kill }
+                if let kill {
+                    KillEvents.delivering(kill, on: core)
+                    throw kill
+                }
                 throw KillError(reason: .interrupted)  // the kill was consumed meanwhile
             }
             if let result = region.result { return try result.get() }

@@ -86,6 +86,7 @@ extension KillableThreads {
         let deadline = Deadline(after: policy.waitForNonDaemon?.nonNegativeNanos)
         let running = nonDaemon.filter { !$0.waitDone(until: deadline) }
         if !running.isEmpty {
+            for core in running { KillEvents.emit { KillEvent(.exitPolicyStop, thread: ThreadRef(core: core)) } }
             _ = shutdown(running, graceNanos: policy.stopGrace.nonNegativeNanos ?? 0, ladder: .default)
         }
     }

@@ -81,7 +81,10 @@ public struct KillContext {
         case .interruptible(let deadline): pauseIfSwallowing(until: deadline)
         case .interruptibleLocked: break
         }
-        if let kill = core.takeKill() { throw kill }
+        if let kill = core.takeKill() {
+            KillEvents.delivering(kill, on: core)
+            throw kill
+        }
     }
 
     /// Before an interruptible call throws a sticky kill (a stop, a cancel)

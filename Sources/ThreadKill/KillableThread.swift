@@ -216,7 +216,11 @@ private final class TypedStart<Value: Sendable>: ThreadStart {
         super.init(core: core)
     }
 
-    override func run() { box.set(KillableThread<Value>.run(body, core: core, cleanups: cleanups)) }
+    override func run() {
+        let outcome = KillableThread<Value>.run(body, core: core, cleanups: cleanups)
+        KillEvents.ended(outcome, on: core)
+        box.set(outcome)
+    }
 }
 
 private func threadEntry(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {

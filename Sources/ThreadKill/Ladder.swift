@@ -151,6 +151,7 @@ extension StopLadder {
             let step = stage.step
             taken.append(step)
             for (i, core) in cores.enumerated() where ended[i] == nil {
+                KillEvents.emit { KillEvent(.escalated, thread: ThreadRef(core: core), step: step) }
                 switch step.storage {
                 case .requestStop:
                     // The thread sees the stop at once (its kill word is set

@@ -314,6 +314,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     stackFloorScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "hazard" {
     try hazardScenario(CommandLine.arguments[2])
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "events" {
+    try eventScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "thread-names" {
     try threadNamesScenario()
 } else {

@@ -8,11 +8,11 @@ import ThreadKillTestSupport
 /// The CLI, beside the test binary (`.build/<config>/ThreadKillPackageTests.xctest`).
 let threadkillPath = siblingExecutable("threadkill")
 
-/// Runs the built `threadkill` with `arguments` in a process of its own.
+/// Runs the built `threadkill` (or `executable`) with `arguments` in a process of its own.
 ///
 /// - Returns: Its exit status, its standard output and its standard error
 ///   (collected in a memory file and read once it has exited).
-func runThreadkill(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+func runThreadkill(_ arguments: [String], executable: String = threadkillPath) throws -> (status: Int32, output: String, error: String) {
     // Close-on-exec, so that a child another test starts meanwhile does not
     // inherit them (and hold the pipe open); dup2 gives our child its copies,
     // and it inherits nothing else.
@@ -27,13 +27,22 @@ func runThreadkill(_ arguments: [String]) throws -> (status: Int32, output: Stri
     posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
     posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
     try #require(CPthreadShim_posix_spawn_file_actions_addclosefrom_np(&actions, 3) == 0)
-    let argv = ([threadkillPath] + arguments).map { strdup($0) } + [nil]
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    // An empty signal mask: the calling test thread (a pool thread) blocks
+    // signals that the child must take (`latency`'s C floor uses a real-time one).
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
     var pid: pid_t = 0
-    let err = posix_spawn(&pid, threadkillPath, &actions, nil, argv, environ)
+    let err = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
     close(outPipe[1])
     defer { close(outPipe[0]) }
-    try #require(err == 0, "cannot start \(threadkillPath): \(String(cString: strerror(err)))")
+    try #require(err == 0, "cannot start \(executable): \(String(cString: strerror(err)))")
     let output = readAll(outPipe[0])
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -28,7 +28,9 @@ enum SignalSetup {
     /// when a kill was resent for the whole window without landing.
     static func recheck() {
         guard let sig = current, CPthreadShim_signal_state(sig) != CPthreadShim_SIGNAL_OURS else { return }
-        handlerLost.store(true, ordering: .relaxed)
+        if !handlerLost.exchange(true, ordering: .relaxed) {
+            KillEvents.emitLater { [KillEvent(.signalHandlerReplaced, thread: nil, signal: Signal(rawValue: sig))] }
+        }
     }
 
     /// Installs the handler on first use and returns the signal.

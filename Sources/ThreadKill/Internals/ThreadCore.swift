@@ -286,6 +286,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// reaches it. Runs before the stop source's flag is set, and directly
     /// from the ladder (whose stop callbacks run elsewhere: they may block).
     func stopRequested() {
+        KillEvents.requested(.stopRequested, on: self)
         requests.withMaskedLock { r in
             if r.stop == nil { r.stop = KillError(reason: .stopRequested, id: .next()) }
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_STOP))
@@ -310,6 +311,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     func interrupt() throws(ThreadKillError) {
         try checkTarget("interrupt()")
+        KillEvents.requested(.interrupted, on: self)
         post(CPthreadShim_KILL_INTERRUPT) { r in
             if r.interrupt == nil { r.interrupt = KillError(reason: .interrupted, id: .next()) }
             return true
@@ -332,6 +334,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// acts on it, so checkpoints and syscalls do not see it.
     func cancel() throws(ThreadKillError) {
         try checkTarget("cancel()")
+        KillEvents.requested(.cancelled, on: self)
         requests.withMaskedLock { r in
             if r.cancel == nil { r.cancel = KillError(reason: .cancelled, id: .next()) }
         }
@@ -355,6 +358,31 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
             r.cancelled = cancel
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCELLED))
         }
+        KillEvents.deliveringCancel(cancel, on: self)
+    }
+
+    /// Makes the pending kill of `reason` if none is, without posting it, and
+    /// returns it: what the event hook reports as requested before the
+    /// thread can see it (only while a hook is set).
+    func prepareKill(_ reason: KillError.Reason) -> KillError {
+        requests.withMaskedLock { r in
+            func make(_ slot: inout (any Error)?) -> KillError {
+                if let kill = slot as? KillError { return kill }
+                let kill = KillError(reason: reason, id: .next())
+                slot = kill
+                return kill
+            }
+            func make(_ slot: inout KillError?) -> KillError {
+                if slot == nil { slot = KillError(reason: reason, id: .next()) }
+                return slot!
+            }
+            switch reason {
+            case .stopRequested: return make(&r.stop)
+            case .interrupted: return make(&r.interrupt)
+            case .cpuBudgetExceeded: return make(&r.budget)
+            case .cancelled: return make(&r.cancel)
+            }
+        }
     }
 
     /// Signals the thread again and restarts the watchdog's resend window:
@@ -371,6 +399,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     let cleanupsRun = Atomic<Int>(0)
 
     func budgetExceeded() {
+        KillEvents.requested(.cpuBudgetExceeded, on: self)
         post(CPthreadShim_KILL_BUDGET) { r in
             if r.budget == nil { r.budget = KillError(reason: .cpuBudgetExceeded, id: .next()) }
             return true

@@ -113,6 +113,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                 } else if now >= entry.giveUpAt {
                     resends[key] = nil
                     entry.core.resendsAbandoned.add(1, ordering: .relaxed)
+                    KillEvents.resendsAbandoned(on: entry.core)
                     SignalSetup.recheck()  // a kill that never lands: was our handler replaced?
                 } else {
                     entry.core.kick()
