@@ -31,7 +31,7 @@ for record in records {
         print("job-runner: \(record.debugDescription) → \(sum)")
     case .signaled(let signal):
         crashes += 1
-        print("job-runner: \(record.debugDescription) crashed its process with signal \(signal) (\(String(cString: strsignal(signal)))); the runner carries on")
+        print("job-runner: \(record.debugDescription) crashed its process with \(signal); the runner carries on")
     default:
         print("job-runner: \(record.debugDescription) ended unexpectedly: \(result.outcome)")
     }

@@ -100,7 +100,7 @@ public struct KillableThreadService: Service, CustomStringConvertible {
         switch outcome {
         case .returned:
             logger.debug("thread returned")
-        case .stopped(let report):
+        case .killed(let report) where report.reason == .stopRequested:
             logger.info("thread stopped on graceful shutdown", metadata: ["threadkill.stop": "\(report)"])
         default:
             logger.info("thread ended", metadata: ["threadkill.outcome": "\(outcome)"])
