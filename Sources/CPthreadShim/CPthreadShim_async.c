@@ -31,7 +31,7 @@ typedef struct {
     int unwind;    // index in tk_table.unwind of its object's CFI, or -1
 } tk_range;
 
-enum { TK_UNWIND_MAX = 10 };  // the executable, seven runtime libraries, libc
+enum { TK_UNWIND_MAX = 12 };  // the executable, seven runtime libraries, libc, the loader
 typedef struct tk_table {
     struct tk_table *retired;  // the table this one replaced: kept, and reachable
     int count;
@@ -119,9 +119,12 @@ static int tk_is_swift_runtime(const char *path) {
     return 0;
 }
 
+// glibc's C library and its dynamic loader (whose __tls_get_addr the Swift
+// runtime calls for thread-locals): frames unwound by their CFI.
 static int tk_is_libc(const char *path) {
     const char *slash = strrchr(path, '/');
-    return strcmp(slash ? slash + 1 : path, "libc.so.6") == 0;
+    const char *base = slash ? slash + 1 : path;
+    return strcmp(base, "libc.so.6") == 0 || strncmp(base, "ld-linux", 8) == 0;
 }
 
 // Records where an object's .eh_frame_hdr and the read-only segment holding
