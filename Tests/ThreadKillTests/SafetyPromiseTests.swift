@@ -290,7 +290,8 @@ struct SafetyPromiseTests {
         #expect(output == "handlers 0, blocked signals 0, threads 1, signal none\n")
     }
 
-    @Test("an idle killable thread costs at most 1 KiB of malloc beyond a raw pthread of the same stack size")
+    @Test("an idle killable thread costs at most 1 KiB of malloc beyond a raw pthread of the same stack size",
+          .disabled(under: .thread, .address, because: "a sanitizer's allocator replaces malloc, so mallinfo2() counts nothing (measured: 0 B both sides); TSan also cannot see the raw floor's futex handshake: Docs/Sanitizers.md"))
     func memoryPerIdleThread() throws {
         let (status, output) = try runFixture(["memory-per-thread"])
         #expect(status == 0)
