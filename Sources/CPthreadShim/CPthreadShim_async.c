@@ -196,14 +196,27 @@ static int tk_kind_of(const tk_table *t, uintptr_t pc) {
     return range ? range->kind : -1;
 }
 
+static int tk_in_shim(uintptr_t pc) {
+    return pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim;
+}
+
 static int tk_allowed(const tk_table *t, uintptr_t pc) {
-    if (pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim) return 0;
+    if (tk_in_shim(pc)) return 0;
     int kind = tk_kind_of(t, pc);
     return kind == TK_OWN || kind == TK_VOUCHED;
 }
 
+#if defined(__x86_64__)
+static void tk_hijack_setup(void);
+#endif
+
 TK_SHIM void CPthreadShim_ranges_refresh(const char *const *vouched, int count, int force) {
     tk_table *old = __atomic_load_n(&tk_ranges, __ATOMIC_ACQUIRE);
+#if defined(__x86_64__)
+    // Before the first table is published: a handler that loaded a table
+    // (acquire) sees what the setup wrote.
+    if (!old) tk_hijack_setup();
+#endif
     if (old && !force) {
         unsigned long long generation = 0;
         dl_iterate_phdr(tk_generation_only, &generation);
@@ -407,9 +420,8 @@ static _Thread_local struct {
 // XSAVE saves every register state the returning function may have set; its
 // area size depends on the CPU features the kernel enabled. A process running
 // with a CET shadow stack would fault on a changed return address: no hijacks.
+// Runs once, from the first table refresh (callers serialize refreshes).
 static void tk_hijack_setup(void) {
-    static int done;
-    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE)) return;
     unsigned a, b, c, d;
     int usable = 0;
     if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && __get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b >= 576) {
@@ -419,7 +431,6 @@ static void tk_hijack_setup(void) {
         usable = status != 0 || (shadow_stack & 1) == 0;
     }
     tk_hijack_usable = usable;
-    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 }
 
 // Whether `ret` follows a call instruction: direct (e8 rel32) or indirect
@@ -441,10 +452,6 @@ static int tk_after_call(const tk_range *code, uintptr_t ret) {
         if (size == len) return 1;
     }
     return 0;
-}
-
-static int tk_in_shim(uintptr_t pc) {
-    return pc >= (uintptr_t)__start_tkshim && pc < (uintptr_t)__stop_tkshim;
 }
 
 // The return-address word to hijack for a thread interrupted at `at`, or NULL.
@@ -595,9 +602,6 @@ TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), 
         __atomic_store_n(&b->region, region.saved_region, __ATOMIC_SEQ_CST);
         return 1;
     }
-#if defined(__x86_64__)
-    tk_hijack_setup();
-#endif
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, CPthreadShim_signal_current());

@@ -325,7 +325,8 @@ int CPthreadShim_async_unsupported(void);
 /// loaded or unloaded since the last build, or if `force`. `vouched` names
 /// libraries (each the start of a file name: "libpcre2-8" matches
 /// ".../libpcre2-8.so.0") whose code may be jumped out of; it may be NULL
-/// when `count` is 0. Not async-signal-safe; call it from ordinary code.
+/// when `count` is 0. Not async-signal-safe; call it from ordinary code, one
+/// call at a time (ThreadKill holds its vouching lock).
 void CPthreadShim_ranges_refresh(const char *_Nonnull const *_Nullable vouched, int count, int force);
 
 /// Calls `found` with the path of every loaded shared object whose file name
