@@ -26,11 +26,13 @@ let package = Package(
             dependencies: ["CPthreadShim"]
         ),
         // The stress engine: a library so that the CLI and the tests share it.
-        // Not a product; it depends on ThreadKill (and its shim, for pipe2) only.
+        // Not a product; it depends on ThreadKill (and its shim, for pipe2)
+        // and on its own C leaf for cancellable calls.
         .target(
             name: "ThreadKillStress",
-            dependencies: ["ThreadKill", "CPthreadShim"]
+            dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillStress"]
         ),
+        .target(name: "CThreadKillStress"),
         .executableTarget(
             name: "threadkill",
             dependencies: [

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(CPthreadShim CThreadKillTestSupport CLatencyFloor)
+targets=(CPthreadShim CThreadKillTestSupport CLatencyFloor CThreadKillStress)
 common=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -c -o /dev/null)
 declare -A extra=([gcc]="" [clang]="-Wnullability-completeness")
 

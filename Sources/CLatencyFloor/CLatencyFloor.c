@@ -39,9 +39,8 @@ void CLatencyFloor_spin(uint64_t nanos) {
     }
 }
 
-// Whether /proc/self/task/TID/syscall shows syscall `nr` (and, if
-// `checkArg0`, first argument `arg0`).
-static int inSyscall(const char *tid, long nr, int checkArg0, long arg0) {
+// Whether /proc/self/task/TID/syscall shows syscall `nr`.
+static int inSyscall(const char *tid, long nr) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%s/syscall", tid);
     FILE *f = fopen(path, "r");
@@ -49,13 +48,9 @@ static int inSyscall(const char *tid, long nr, int checkArg0, long arg0) {
     char line[256];
     int found = 0;
     if (fgets(line, sizeof line, f)) {
-        char *end, *end2;
+        char *end;
         long got = strtol(line, &end, 10);
         found = end != line && got == nr;
-        if (found && checkArg0) {
-            long arg = strtol(end, &end2, 16);  // "0x5"
-            found = end2 != end && arg == arg0;
-        }
     }
     fclose(f);
     return found;
@@ -65,28 +60,11 @@ int CLatencyFloor_waitInSyscall(int32_t tid, long nr, uint64_t timeoutNanos) {
     char name[16];
     snprintf(name, sizeof name, "%d", (int)tid);
     uint64_t deadline = CLatencyFloor_nowNanos() + timeoutNanos;
-    while (!inSyscall(name, nr, 0, 0)) {
+    while (!inSyscall(name, nr)) {
         if (CLatencyFloor_nowNanos() > deadline) return ETIMEDOUT;
         sched_yield();
     }
     return 0;
-}
-
-int CLatencyFloor_waitAnyInSyscall(long nr, long arg0, uint64_t timeoutNanos) {
-    uint64_t deadline = CLatencyFloor_nowNanos() + timeoutNanos;
-    for (;;) {
-        DIR *dir = opendir("/proc/self/task");
-        if (!dir) return errno;
-        int found = 0;
-        struct dirent *entry;
-        while (!found && (entry = readdir(dir)) != NULL) {
-            if (entry->d_name[0] != '.') found = inSyscall(entry->d_name, nr, 1, arg0);
-        }
-        closedir(dir);
-        if (found) return 0;
-        if (CLatencyFloor_nowNanos() > deadline) return ETIMEDOUT;
-        sched_yield();
-    }
 }
 
 // MARK: Per-trial state (one target thread at a time)
@@ -347,7 +325,7 @@ int CLatencyFloor_countInSyscall(long nr) {
     int count = 0;
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] != '.' && inSyscall(entry->d_name, nr, 0, 0)) count++;
+        if (entry->d_name[0] != '.' && inSyscall(entry->d_name, nr)) count++;
     }
     closedir(dir);
     return count;

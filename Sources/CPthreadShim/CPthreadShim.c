@@ -96,7 +96,7 @@ TK_SHIM int CPthreadShim_pthread_setname_np(const char *name) {
 // --- The cancellable syscall stub (CPthreadShim_cp_*.S) ---
 
 long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1, long a2, long a3,
-                         long a4, long a5, long a6);
+                         long a4, long a5, long a6, uint32_t wake);
 #if defined(__x86_64__) || defined(__aarch64__)
 extern const char CPthreadShim_cp_begin[], CPthreadShim_cp_end[], CPthreadShim_cp_cancel[];
 TK_SHIM int CPthreadShim_syscall_cp_is_race_free(void) { return 1; }
@@ -104,8 +104,8 @@ TK_SHIM int CPthreadShim_syscall_cp_is_race_free(void) { return 1; }
 // Portable fallback: the check-then-call window is open; the sender's resend
 // protocol closes it in practice. Documented in Docs/Interrupt.md.
 long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1, long a2, long a3,
-                         long a4, long a5, long a6) {
-    if (__atomic_load_n(word, __ATOMIC_ACQUIRE)) return -ECANCELED;
+                         long a4, long a5, long a6, uint32_t wake) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) & wake) return -ECANCELED;
     long r = syscall(nr, a1, a2, a3, a4, a5, a6);
     return r == -1 ? -errno : r;
 }
@@ -165,6 +165,12 @@ TK_SHIM static int tk_make_eintr(ucontext_t *uc) {
 #endif
 }
 
+// The kill-word bits that wake a thread in `region`.
+TK_SHIM static uint32_t tk_wake_bits(int32_t region) {
+    return region == CPthreadShim_REGION_CANCELLABLE ? CPthreadShim_KILL_DELIVERABLE | CPthreadShim_KILL_CANCEL
+                                                     : CPthreadShim_KILL_DELIVERABLE;
+}
+
 // Async-signal-safe: touches only the calling thread's block and its context;
 // no allocation, no locks, errno preserved.
 TK_SHIM static void tk_handler(int sig, siginfo_t *info, void *ctx) {
@@ -174,13 +180,17 @@ TK_SHIM static void tk_handler(int sig, siginfo_t *info, void *ctx) {
     int saved_errno = errno;
     ucontext_t *uc = ctx;
     int from_sender = info == NULL || info->si_code != SI_TIMER;  // ticks are not "in flight"
-    if (__atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) != 0) {
-        uintptr_t *pc = tk_pc(uc);
+    uint32_t kill = __atomic_load_n(&b->kill, __ATOMIC_SEQ_CST);
 #if defined(__x86_64__) || defined(__aarch64__)
-        if (pc && *pc >= (uintptr_t)CPthreadShim_cp_begin && *pc < (uintptr_t)CPthreadShim_cp_end) {
-            *pc = (uintptr_t)CPthreadShim_cp_cancel;  // not started yet: cancel it
-        } else
+    uintptr_t *pc = tk_pc(uc);
+    // The stub wakes for the bits its region names (a pending cancel only in
+    // a cancellable syscall); everything else acts on deliverable kills alone.
+    if ((kill & tk_wake_bits(b->region)) && pc && *pc >= (uintptr_t)CPthreadShim_cp_begin &&
+        *pc < (uintptr_t)CPthreadShim_cp_end) {
+        *pc = (uintptr_t)CPthreadShim_cp_cancel;  // not started yet: cancel it
+    } else
 #endif
+    if (kill & CPthreadShim_KILL_DELIVERABLE) {
         if (b->region == CPthreadShim_REGION_BLOCKING && tk_make_eintr(uc)) {
             b->eintr_made++;
         } else if (b->async != NULL) {
@@ -274,22 +284,34 @@ TK_SHIM void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *
     __atomic_store_n(&b->region, CPthreadShim_REGION_NONE, __ATOMIC_SEQ_CST);
 }
 
-TK_SHIM long CPthreadShim_syscall_cp(CPthreadShim_block *b, long nr, long a1, long a2, long a3,
-                             long a4, long a5, long a6) {
+TK_SHIM static long tk_syscall_cp(CPthreadShim_block *b, int32_t region, long nr, long a1, long a2, long a3,
+                                  long a4, long a5, long a6) {
     const uint32_t *word = &b->kill;
+    uint32_t wake = tk_wake_bits(region);
     // Published before the stub loads the kill word (both sequentially
     // consistent): a sender that sets the word and then sees no region sends
-    // no signal, but then the stub sees the word.
-    int32_t outer = __atomic_exchange_n(&b->region, CPthreadShim_REGION_SYSCALL, __ATOMIC_SEQ_CST);
+    // no signal, but then the stub sees the word. The handler reads the wake
+    // bits from the region, as the stub got them from it.
+    int32_t outer = __atomic_exchange_n(&b->region, region, __ATOMIC_SEQ_CST);
     sigset_t saved;
     tk_unblock(&saved);
-    long r = CPthreadShim_cp_asm(word, nr, a1, a2, a3, a4, a5, a6);
+    long r = CPthreadShim_cp_asm(word, nr, a1, a2, a3, a4, a5, a6, wake);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     __atomic_store_n(&b->region, outer, __ATOMIC_SEQ_CST);
     // Non-restartable syscalls (poll, nanosleep...) return EINTR at the end
-    // label; with a kill pending that is a cancellation, not a spurious wake.
-    if (r == -EINTR && __atomic_load_n(word, __ATOMIC_ACQUIRE)) r = -ECANCELED;
+    // label; with a wake bit set that is a cancellation, not a spurious wake.
+    if (r == -EINTR && (__atomic_load_n(word, __ATOMIC_ACQUIRE) & wake)) r = -ECANCELED;
     return r;
+}
+
+TK_SHIM long CPthreadShim_syscall_cp(CPthreadShim_block *b, long nr, long a1, long a2, long a3,
+                                     long a4, long a5, long a6) {
+    return tk_syscall_cp(b, CPthreadShim_REGION_SYSCALL, nr, a1, a2, a3, a4, a5, a6);
+}
+
+TK_SHIM long CPthreadShim_syscall_cancellable(CPthreadShim_block *b, long nr, long a1, long a2, long a3,
+                                              long a4, long a5, long a6) {
+    return tk_syscall_cp(b, CPthreadShim_REGION_CANCELLABLE, nr, a1, a2, a3, a4, a5, a6);
 }
 
 TK_SHIM long CPthreadShim_syscall_plain(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {

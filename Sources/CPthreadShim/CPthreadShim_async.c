@@ -535,7 +535,8 @@ void CPthreadShim_hijack_fire(uintptr_t *continuation, uintptr_t sp, uintptr_t f
     tk_hijack.slot = NULL;
     tk_hijack.region = NULL;
     CPthreadShim_block *b = CPthreadShim_thread_block();
-    if (!b || !armed || b->async != armed || __atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) == 0) {
+    if (!b || !armed || b->async != armed ||
+        !(__atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) & CPthreadShim_KILL_DELIVERABLE)) {
         errno = saved_errno;
         return;
     }

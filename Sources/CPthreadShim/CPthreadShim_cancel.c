@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <poll.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -172,29 +171,4 @@ TK_SHIM void CPthreadShim_cancel_warm_up(void) {
     int started = CPthreadShim_call_start(&call) == 0;
     prctl(PR_SET_NAME, name);
     if (started) CPthreadShim_call_cancel(&call);
-}
-
-TK_SHIM long CPthreadShim_leaf_read(void *args) {
-    CPthreadShim_read_args *a = args;
-    long n = read(a->fd, a->buffer, a->count);
-    return n < 0 ? -errno : n;
-}
-
-// Sleeps the whole of *request on CLOCK_MONOTONIC, however long: a timespec
-// holds any duration (usleep's useconds_t is 32 bits and wrapped every sleep
-// of 71.6 minutes or more). The helper blocks every signal, but a stop and
-// continue of the process may still end the sleep early with EINTR: go on
-// with what remains. A cancellation point (clock_nanosleep).
-TK_SHIM long CPthreadShim_leaf_sleep(void *duration) {
-    struct timespec request = *(const struct timespec *)duration, remaining;
-    if (request.tv_sec < 0 || request.tv_nsec < 0 || request.tv_nsec >= 1000000000L) return -EINVAL;
-    int err;
-    while ((err = clock_nanosleep(CLOCK_MONOTONIC, 0, &request, &remaining)) == EINTR) request = remaining;
-    return -err;
-}
-
-TK_SHIM long CPthreadShim_leaf_poll(void *args) {
-    CPthreadShim_poll_args *a = args;
-    int n = poll(a->fds, (nfds_t)a->count, a->timeout_ms);
-    return n < 0 ? -errno : n;
 }

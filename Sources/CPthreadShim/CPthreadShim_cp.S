@@ -1,7 +1,8 @@
-// long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1..a6)
+// long CPthreadShim_cp_asm(const uint32_t *word, long nr, long a1..a6, uint32_t wake)
 //
 // A syscall whose start can be cancelled without a race (musl's scheme): the
-// load of the kill word and the syscall instruction both lie in
+// load of the kill word (cancelled if `word & wake` is nonzero) and the
+// syscall instruction both lie in
 // [CPthreadShim_cp_begin, CPthreadShim_cp_end). The handler moves a PC found in
 // that range to CPthreadShim_cp_cancel, which returns -ECANCELED (125). With
 // SA_RESTART an interrupted blocking syscall is rewound onto the syscall
@@ -23,7 +24,7 @@
 CPthreadShim_cp_asm:
 CPthreadShim_cp_begin:
     mov (%rdi), %eax
-    test %eax, %eax
+    and 24(%rsp), %eax
     jnz CPthreadShim_cp_cancel
     mov %rsi, %rax
     mov %rdx, %rdi
@@ -43,6 +44,8 @@ CPthreadShim_cp_cancel:
 CPthreadShim_cp_asm:
 CPthreadShim_cp_begin:
     ldr w9, [x0]
+    ldr w10, [sp]
+    and w9, w9, w10
     cbnz w9, CPthreadShim_cp_cancel
     mov x8, x1
     mov x0, x2

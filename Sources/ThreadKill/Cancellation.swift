@@ -58,37 +58,54 @@ extension KillContext {
         }
     }
 
-    /// Reads from `fd` as a cancellable C call (`read(2)` in C).
+    /// Reads up to `buffer.count` bytes from `fd`, as ``read(_:into:)`` does,
+    /// and also ends for a ``KillableThread/cancel()``.
+    ///
+    /// The built-in cancellable calls have no C frames to unwind, so no helper
+    /// thread: the call is made on this thread through the cancellable-syscall
+    /// stub, which a pending cancel wakes as a kill wakes ``read(_:into:)``.
+    /// A cancel then ends it as it ends ``cancellableCall(_:argument:onCancel:cleanupArgument:)``:
+    /// this thread throws the sticky ``KillError`` (reason ``KillError/Reason/cancelled``).
+    /// A read that completed keeps its data.
+    /// - Returns: The number of bytes read; 0 at end of file.
+    /// - Throws: The cancel or the kill, or a ``ThreadKillError`` for a failed `read`.
     public func cancellableRead(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        var args = CPthreadShim_read_args(fd: fd, buffer: buffer.baseAddress, count: buffer.count)
-        return try withUnsafeMutablePointer(to: &args) { try cancellableCall(CPthreadShim_leaf_read, argument: $0) }
+        try syscall("read", Int(CPthreadShim_SYS_read), Int(fd), Int(bitPattern: buffer.baseAddress), buffer.count, cancellable: true)
     }
 
-    /// Sleeps for `duration` in `clock_nanosleep(2)` as a cancellable C call.
+    /// Sleeps for `duration` in `clock_nanosleep(2)`, on `CLOCK_MONOTONIC`,
+    /// until a kill or a cancel ends it (on this thread, as ``cancellableRead(_:into:)``).
     ///
     /// Any duration is slept in full, to the nanosecond it can express: a
     /// `timespec` carries the seconds, so `.seconds(Int64.max)` sleeps until
     /// a kill ends it.
     /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative
-    ///   duration, or a kill (see ``cancellableCall(_:argument:onCancel:cleanupArgument:)``).
+    ///   duration, or the cancel or the kill.
     public func cancellableSleep(for duration: Duration) throws {
         _ = try duration.validatedNanos("cancellableSleep(for:)")
         let (seconds, attoseconds) = duration.components  // not negative: checked above
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        _ = try withUnsafeMutablePointer(to: &request) { try cancellableCall(CPthreadShim_leaf_sleep, argument: $0) }
+        var remaining = timespec()
+        try withUnsafeMutablePointer(to: &request) { request in
+            try withUnsafeMutablePointer(to: &remaining) { remaining in
+                _ = try retrying("clock_nanosleep", cancellable: true) {
+                    let result = call(Int(CPthreadShim_SYS_clock_nanosleep), Int(CLOCK_MONOTONIC), 0,
+                                      Int(bitPattern: request), Int(bitPattern: remaining), 0, 0, cancellable: true)
+                    if result == -Int(EINTR) { request.pointee = remaining.pointee }  // a stray signal: sleep what is left
+                    return result
+                }
+            }
+        }
     }
 
-    /// Polls as a cancellable C call (`poll(2)` in C).
+    /// Waits for events on file descriptors, as ``poll(_:timeout:)`` does,
+    /// and also ends for a cancel (on this thread, as ``cancellableRead(_:into:)``).
     /// - Parameters:
     ///   - fds: The descriptors and the events to wait for; `revents` is filled in.
-    ///   - timeout: nil waits forever.
+    ///   - timeout: How long to wait; nil waits forever.
+    /// - Returns: The number of descriptors with events; 0 if the timeout passed.
     public func cancellablePoll(_ fds: inout [pollfd], timeout: Duration? = nil) throws -> Int {
-        let ms = try timeout.map { d throws(ThreadKillError) in Int32(clamping: try d.validatedNanos("cancellablePoll(timeout:)") / 1_000_000) } ?? -1
-        let count = fds.count
-        return try fds.withUnsafeMutableBufferPointer { buffer in
-            var args = CPthreadShim_poll_args(fds: UnsafeMutableRawPointer(buffer.baseAddress), count: UInt(count), timeout_ms: ms)
-            return try withUnsafeMutablePointer(to: &args) { try cancellableCall(CPthreadShim_leaf_poll, argument: $0) }
-        }
+        try poll(&fds, timeout: timeout, name: "cancellablePoll(timeout:)", cancellable: true)
     }
 
     private func runCancellable(_ initial: CPthreadShim_call) throws -> Int {
@@ -131,10 +148,11 @@ extension KillContext {
         }
     }
 
-    /// A cancel acted: the helper's C frames are unwound and its cleanup ran.
-    /// This thread only waited for it, so it ends by throwing: every Swift
-    /// frame unwinds normally. The cancel is sticky from now on.
-    private func endCancelled(_ cancel: KillError) throws -> Never {
+    /// A cancel acted: the call ended (a helper's C frames were unwound and
+    /// its cleanup ran, or the cancellable syscall was woken). This thread
+    /// ends it by throwing: every Swift frame unwinds normally. The cancel is
+    /// sticky from now on.
+    func endCancelled(_ cancel: KillError) throws -> Never {
         core.markCancelled(cancel)
         throw cancel
     }

@@ -78,20 +78,7 @@ extension KillContext {
     ///
     /// The corresponding C function is `ppoll`.
     public func poll(_ fds: inout [pollfd], timeout: Duration? = nil) throws -> Int {
-        let deadline = Deadline(after: try timeout.map { d throws(ThreadKillError) in try d.validatedNanos("poll(timeout:)") })
-        let count = fds.count
-        return try fds.withUnsafeMutableBufferPointer { buffer in
-            try retrying("poll") {
-                let fdsArg = Int(bitPattern: buffer.baseAddress)
-                guard let remaining = deadline.remaining else {
-                    return call(Int(CPthreadShim_SYS_ppoll), fdsArg, count, 0, 0, 0, 0)
-                }
-                var ts = timespec(nanos: remaining)
-                return withUnsafeMutablePointer(to: &ts) { tsp in
-                    call(Int(CPthreadShim_SYS_ppoll), fdsArg, count, Int(bitPattern: tsp), 0, 0, 0)
-                }
-            }
-        }
+        try poll(&fds, timeout: timeout, name: "poll(timeout:)", cancellable: false)
     }
 
     /// Waits for a child process to change state.
@@ -109,29 +96,53 @@ extension KillContext {
 
     // MARK: Plumbing
 
-    /// One cancellable syscall, retried on a stray `EINTR`.
-    func syscall(_ name: String, _ nr: Int, _ a1: Int = 0, _ a2: Int = 0, _ a3: Int = 0,
-                 _ a4: Int = 0, _ a5: Int = 0, _ a6: Int = 0) throws -> Int {
-        try retrying(name) { call(nr, a1, a2, a3, a4, a5, a6) }
+    /// `ppoll` until an event, the timeout, or a kill (or, when `cancellable`,
+    /// a cancel); `name` names the caller in a refusal of a negative timeout.
+    func poll(_ fds: inout [pollfd], timeout: Duration?, name: String, cancellable: Bool) throws -> Int {
+        let deadline = Deadline(after: try timeout.map { d throws(ThreadKillError) in try d.validatedNanos(name) })
+        let count = fds.count
+        return try fds.withUnsafeMutableBufferPointer { buffer in
+            try retrying("poll", cancellable: cancellable) {
+                let fdsArg = Int(bitPattern: buffer.baseAddress)
+                guard let remaining = deadline.remaining else {
+                    return call(Int(CPthreadShim_SYS_ppoll), fdsArg, count, 0, 0, 0, 0, cancellable: cancellable)
+                }
+                var ts = timespec(nanos: remaining)
+                return withUnsafeMutablePointer(to: &ts) { tsp in
+                    call(Int(CPthreadShim_SYS_ppoll), fdsArg, count, Int(bitPattern: tsp), 0, 0, 0, cancellable: cancellable)
+                }
+            }
+        }
     }
 
-    private func call(_ nr: Int, _ a1: Int, _ a2: Int, _ a3: Int, _ a4: Int, _ a5: Int, _ a6: Int) -> Int {
+    /// One syscall that a kill (and, when `cancellable`, a cancel) wakes,
+    /// retried on a stray `EINTR`.
+    func syscall(_ name: String, _ nr: Int, _ a1: Int = 0, _ a2: Int = 0, _ a3: Int = 0,
+                 _ a4: Int = 0, _ a5: Int = 0, _ a6: Int = 0, cancellable: Bool = false) throws -> Int {
+        try retrying(name, cancellable: cancellable) { call(nr, a1, a2, a3, a4, a5, a6, cancellable: cancellable) }
+    }
+
+    func call(_ nr: Int, _ a1: Int, _ a2: Int, _ a3: Int, _ a4: Int, _ a5: Int, _ a6: Int, cancellable: Bool) -> Int {
         if CPthreadShim_uninterruptible_depth(core.block) > 0 {
             return CPthreadShim_syscall_plain(nr, a1, a2, a3, a4, a5, a6)
         }
+        if cancellable { return CPthreadShim_syscall_cancellable(core.block, nr, a1, a2, a3, a4, a5, a6) }
         return CPthreadShim_syscall_cp(core.block, nr, a1, a2, a3, a4, a5, a6)
     }
 
     /// Runs `attempt` (which returns a raw result, -errno on failure) until it
-    /// succeeds, is cancelled by a kill (thrown), or fails.
-    private func retrying(_ name: String, _ attempt: () -> Int) throws -> Int {
+    /// succeeds, is cancelled by a kill or a cancel (thrown), or fails.
+    func retrying(_ name: String, cancellable: Bool = false, _ attempt: () -> Int) throws -> Int {
         while true {
             let result = attempt()
             if result >= 0 { return result }
             let err = Int32(-result)
-            if err == ECANCELED && CPthreadShim_kill_load_acquire(core.block) != 0 {
-                try deliver(.interruptible())
-                continue  // nothing deliverable any more (consumed meanwhile): try again
+            if err == ECANCELED {
+                if cancellable, let cancel = core.takeCancel() { try endCancelled(cancel) }
+                if CPthreadShim_kill_load_acquire(core.block) != 0 {
+                    try deliver(.interruptible())
+                    continue  // nothing deliverable any more (consumed meanwhile): try again
+                }
             }
             if err == EINTR { continue }
             throw ThreadKillError.system(name, err)

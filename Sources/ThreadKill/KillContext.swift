@@ -98,7 +98,7 @@ public struct KillContext {
         guard nanos > 0 else { return }
         var ts = timespec(nanos: nanos)
         core.waitingOnKillWord {
-            _ = CPthreadShim_futex_wait(CPthreadShim_kill_word(block), CPthreadShim_kill_load_acquire(block), &ts)
+            _ = CPthreadShim_futex_wait(CPthreadShim_kill_word(block), CPthreadShim_kill_word_value(block), &ts)
         }
     }
 
@@ -136,14 +136,14 @@ public struct KillContext {
         let word = CPthreadShim_kill_word(block)
         try core.waitingOnKillWord {
             while true {
-                let bits = CPthreadShim_kill_load_acquire(block)
-                if bits != 0 { try deliver(.interruptible(until: deadline)) }
+                let value = CPthreadShim_kill_word_value(block)  // a pending cancel included: it is no kill here
+                if value & UInt32(CPthreadShim_KILL_DELIVERABLE) != 0 { try deliver(.interruptible(until: deadline)) }
                 let remaining = deadline.remaining
                 if remaining == 0 { return }
                 if var ts = remaining.map(timespec(nanos:)) {
-                    _ = CPthreadShim_futex_wait(word, bits, &ts)
+                    _ = CPthreadShim_futex_wait(word, value, &ts)
                 } else {
-                    _ = CPthreadShim_futex_wait(word, bits, nil)
+                    _ = CPthreadShim_futex_wait(word, value, nil)
                 }
             }
         }

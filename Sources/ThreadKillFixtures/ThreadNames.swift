@@ -5,6 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CThreadKillTestSupport
 import Synchronization
 import ThreadKill
 import ThreadKillTestSupport
@@ -19,12 +20,13 @@ func threadNamesScenario() throws {
     // A spawn starts the spawner.
     let value = try IsolatedProcess.run(FixtureJob.double, input: 21, timeout: .seconds(30))
     guard value == 42 else { throw FixtureError(detail: "double(21) = \(value)") }
-    // A cancellable call starts a helper thread for the call.
+    // A cancellable C call starts a helper thread for the call.
     let helperRunning = Atomic(false)
     let caller = try KillableThread(name: "tk-cancellable") { ctx in
         ctx.onKill { say("shutdown names: " + threadNames().sorted().joined(separator: ",")) }
         helperRunning.store(true, ordering: .releasing)
-        try ctx.cancellableSleep(for: .seconds(3600))
+        var micros = 3_600_000_000
+        _ = try withUnsafeMutablePointer(to: &micros) { try ctx.cancellableCall(tk_test_leaf_usleep, argument: $0) }
     }
     let deadline = ContinuousClock.now + .seconds(30)
     while !helperRunning.load(ordering: .acquiring) || threadNames().filter({ $0 == "tk-cancellable" }).count < 2 {

@@ -1,3 +1,4 @@
+import CThreadKillStress
 import Synchronization
 import ThreadKill
 #if canImport(Glibc)
@@ -80,7 +81,23 @@ enum Bodies {
         case .asyncAllocation: return try asyncAllocation(ctx, env)
         case .foreignRead: return try foreignRead(ctx, env)
         case .cancellableRead: return try drain(env) { try ctx.cancellableRead(env.fd, into: $0) }
+        case .cancellableCRead: return try drain(env) { try cancellableCRead(ctx, env.fd, into: $0) }
         }
+    }
+
+    /// One C `read` through `ctx.cancellableCall`. Its C cleanup must have run
+    /// exactly when `pthread_cancel` ended the read inside the leaf: once if
+    /// the leaf began and did not return, else never.
+    private static func cancellableCRead(_ ctx: KillContext, _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var call = tk_stress_read_call(fd: fd, buffer: buffer.baseAddress, count: buffer.count, entered: 0, returned: 0, cleanups: 0)
+        let result = withUnsafeMutablePointer(to: &call) { call in
+            Result { () throws(any Error) -> Int in try ctx.cancellableCall(tk_stress_leaf_read, argument: call, onCancel: tk_stress_leaf_cleanup, cleanupArgument: call) }
+        }
+        let expected: Int32 = call.entered != 0 && call.returned == 0 ? 1 : 0
+        if call.cleanups != expected {
+            throw BodyFailure(description: "the C cleanup of a cancellable call ran \(call.cleanups) times, not \(expected)")
+        }
+        return try result.get()
     }
 
     @inline(__always)

@@ -20,7 +20,7 @@ final class OperationResources: Sendable {
         self.listener = listener
         self.listenerPort = port
         switch kind {
-        case .pipeRead, .foreignRead, .cancellableRead:
+        case .pipeRead, .foreignRead, .cancellableRead, .cancellableCRead:
             var fds: [Int32] = [-1, -1]
             guard CPthreadShim_pipe2(&fds, O_CLOEXEC) == 0 else { throw Loopback.Failure(call: "pipe2", errno: errno) }
             bodyFD = fds[0]
@@ -45,7 +45,7 @@ final class OperationResources: Sendable {
     func release() throws {
         try peer.withLock { peer in
             switch kind {
-            case .pipeRead, .foreignRead, .cancellableRead:
+            case .pipeRead, .foreignRead, .cancellableRead, .cancellableCRead:
                 if peer >= 0 { Glibc.close(peer) }
                 peer = -1
             case .socketRecv:
@@ -63,12 +63,12 @@ final class OperationResources: Sendable {
     func closeAll() {
         peer.withLock { peer in
             if peer >= 0 {
-                kind == .pipeRead || kind == .foreignRead || kind == .cancellableRead ? _ = Glibc.close(peer) : Loopback.abort(peer)
+                [.pipeRead, .foreignRead, .cancellableRead, .cancellableCRead].contains(kind) ? _ = Glibc.close(peer) : Loopback.abort(peer)
             }
             peer = -1
         }
         switch kind {
-        case .pipeRead, .foreignRead, .cancellableRead: _ = Glibc.close(bodyFD)
+        case .pipeRead, .foreignRead, .cancellableRead, .cancellableCRead: _ = Glibc.close(bodyFD)
         case .socketRecv: Loopback.abort(bodyFD)
         case .socketAccept:
             // A connection the body did not take must not wait in the backlog for the next body.

@@ -42,13 +42,16 @@ public enum BodyKind: String, CaseIterable, Sendable, Hashable {
     case asyncAllocation
     /// A foreign C `read` blocked on a pipe inside `ctx.blocking`.
     case foreignRead
-    /// `ctx.cancellableRead` blocked on a pipe: C `read` on a cancellable helper thread.
+    /// `ctx.cancellableRead` blocked on a pipe: `read` that a cancel wakes, on the thread itself.
     case cancellableRead
+    /// `ctx.cancellableCall` of a C `read` blocked on a pipe: on a helper
+    /// thread that a cancel ends with `pthread_cancel`, running its C cleanup.
+    case cancellableCRead
 
     /// Bodies that sit in a blocking call until released or killed.
     var blocks: Bool {
         switch self {
-        case .pipeRead, .socketRecv, .socketAccept, .foreignRead, .cancellableRead: return true
+        case .pipeRead, .socketRecv, .socketAccept, .foreignRead, .cancellableRead, .cancellableCRead: return true
         case .cooperative, .maskedMutex, .asyncAllocation: return false
         }
     }
@@ -57,7 +60,7 @@ public enum BodyKind: String, CaseIterable, Sendable, Hashable {
     var phases: [Phase] {
         switch self {
         case .cooperative: return [.started, .exiting]
-        case .pipeRead, .socketRecv, .socketAccept, .foreignRead, .cancellableRead: return [.started, .blocked, .exiting]
+        case .pipeRead, .socketRecv, .socketAccept, .foreignRead, .cancellableRead, .cancellableCRead: return [.started, .blocked, .exiting]
         case .maskedMutex: return [.started, .inMask, .maskEnding, .exiting]
         case .asyncAllocation: return [.started, .inAsyncRegion, .exiting]
         }

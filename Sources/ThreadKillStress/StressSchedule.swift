@@ -27,7 +27,7 @@ public struct StressSchedule: Sendable {
         let body: BodyKind
         switch method.needs {
         case .asyncRegion: body = .asyncAllocation
-        case .cancellableCall: body = .cancellableRead
+        case .cancellableCall: body = random.chance(50) ? .cancellableRead : .cancellableCRead
         case .anyBody, .childProcess: body = random.pick(BodyKind.allCases)
         }
         let cleanups = (0..<random.int(in: 0...3)).map { _ in random.pick(CleanupKind.allCases) }

@@ -1,3 +1,4 @@
+import CPthreadShim
 import CThreadKillTestSupport
 import Synchronization
 import Testing
@@ -12,42 +13,97 @@ let countCleanup: @convention(c) (UnsafeMutableRawPointer?) -> Void = { arg in
     arg!.assumingMemoryBound(to: Int32.self).pointee += 1
 }
 
-/// Starts `body` on a thread, waits until it is inside a cancellable call (its
-/// helper thread exists and blocks), and returns the thread.
-func startInCancellableCall<T: Sendable>(_ name: String, _ body: @escaping @Sendable (KillContext) throws -> T) throws -> KillableThread<T> {
-    let entered = Atomic(false)
+/// Starts `body` on a thread and waits until it has entered it; with
+/// `blockedIn`, until the thread itself is blocked in that syscall (a built-in
+/// cancellable call runs on the calling thread).
+func startInCancellableCall<T: Sendable>(_ name: String, blockedIn syscall: Int? = nil,
+                                         _ body: @escaping @Sendable (KillContext) throws -> T) throws -> KillableThread<T> {
+    let tid = Atomic<Int32>(0)
     let thread = try KillableThread(name: name) { ctx -> T in
-        entered.store(true, ordering: .releasing)
+        tid.store(CPthreadShim_gettid(), ordering: .releasing)
         return try body(ctx)
     }
-    eventually("entered") { entered.load(ordering: .acquiring) }
+    eventually("entered") { tid.load(ordering: .acquiring) != 0 }
+    if let syscall { waitUntilInSyscall(tid: tid.load(ordering: .acquiring), syscall) }
     return thread
 }
 
 @Suite("Cancel", .disabled(under: .thread, because: "TSan aborts the process when a thread it tracks is unwound by pthread_cancel inside an interceptor (\"thread finished with ignores enabled\"): Docs/Sanitizers.md"))
 struct CancelTests {
-    @Test("cancel ends a thread blocked in a C sleep, read or poll made through the shim", .timeLimit(.minutes(1)))
+    @Test("cancel ends a thread blocked in cancellableSleep, cancellableRead or cancellablePoll, on the thread itself: no helper thread", .timeLimit(.minutes(1)))
     func cancelLeafCalls() throws {
         let pipe = Pipe()
-        let bodies: [@Sendable (KillContext) throws -> Void] = [
-            { ctx in try ctx.cancellableSleep(for: .seconds(3600)) },
-            { ctx in
+        let bodies: [(Int, @Sendable (KillContext) throws -> Void)] = [
+            (Int(CPthreadShim_SYS_clock_nanosleep), { ctx in try ctx.cancellableSleep(for: .seconds(3600)) }),
+            (Int(CPthreadShim_SYS_read), { ctx in
                 var byte: UInt8 = 0
                 _ = try withUnsafeMutableBytes(of: &byte) { try ctx.cancellableRead(pipe.read, into: $0) }
-            },
-            { ctx in
+            }),
+            (Int(CPthreadShim_SYS_ppoll), { ctx in
                 var fds = [pollfd(fd: pipe.read, events: Int16(POLLIN), revents: 0)]
                 _ = try ctx.cancellablePoll(&fds)
-            },
+            }),
         ]
-        for body in bodies {
-            let thread = try startInCancellableCall("cancel", body)
+        for (syscall, body) in bodies {
+            let name = uniqueName("leaf")
+            let thread = try startInCancellableCall(name, blockedIn: syscall, body)
+            #expect(threadNames().filter { $0 == name }.count == 1, "syscall \(syscall): a helper thread was started")
             try thread.cancel()
             guard case .killed(let report) = try thread.joinOrFail(), report.reason == .cancelled else {
-                Issue.record("expected a kill by a cancel")
+                Issue.record("syscall \(syscall): expected a kill by a cancel")
                 continue
             }
-            #expect(report.reason == .cancelled)
+        }
+    }
+
+    @Test("a pending cancel leaves read, sleep and checkpoints alone; the next cancellable call acts on it", .timeLimit(.minutes(1)))
+    func pendingCancelIsNoKill() throws {
+        let pipe = Pipe()
+        let go = Latch()
+        let tid = Atomic<Int32>(0)
+        let thread = try KillableThread(name: "cancel-waits") { ctx -> [String] in
+            go.wait()  // the cancel is pending from here on
+            tid.store(CPthreadShim_gettid(), ordering: .releasing)
+            var steps: [String] = []
+            var byte: UInt8 = 0
+            let n = try withUnsafeMutableBytes(of: &byte) { try ctx.read(pipe.read, into: $0) }
+            steps.append("read \(n)")
+            // Sleeping with a cancel pending: a wait on the kill word, not a spin.
+            let cpuBefore = threadCPUNanos()
+            try ctx.sleep(for: .milliseconds(200))
+            steps.append(threadCPUNanos() - cpuBefore < 100_000_000 ? "slept" : "spun")
+            try ctx.checkpoint()
+            steps.append("checkpoint")
+            do { try ctx.cancellableSleep(for: .seconds(3600)) } catch let kill as KillError { steps.append(kill.reason.rawValue) }
+            return steps
+        }
+        try thread.cancel()
+        go.open()
+        eventually("the thread started") { tid.load(ordering: .acquiring) != 0 }
+        waitUntilInSyscall(tid: tid.load(ordering: .acquiring), Int(CPthreadShim_SYS_read))
+        // Lower-bound style: the read goes on blocking.
+        #expect(try thread.join(timeout: .milliseconds(300)) == nil, "a pending cancel woke ctx.read")
+        var one: UInt8 = 1
+        #expect(withUnsafeBytes(of: &one) { Glibc.write(pipe.write, $0.baseAddress, 1) } == 1)
+        #expect(try thread.joinOrFail().value == ["read 1", "slept", "checkpoint", "cancelled"])
+    }
+
+    @Test("a cancel racing the entry of a cancellable read is never lost", .timeLimit(.minutes(2)))
+    func cancelRacesEntry() throws {
+        let pipe = Pipe()
+        for round in 0..<300 {
+            let thread = try KillableThread(name: "cancel-race") { ctx in
+                var byte: UInt8 = 0
+                _ = try withUnsafeMutableBytes(of: &byte) { try ctx.cancellableRead(pipe.read, into: $0) }
+            }
+            if round % 2 == 1 { for _ in 0..<(round % 50) { sched_yield() } }  // vary where the cancel meets the call
+            try thread.cancel()
+            guard let outcome = try thread.join(timeout: hangBound) else {
+                Issue.record("round \(round): the cancel was lost; the read still blocks")
+                try thread.interrupt()
+                return
+            }
+            #expect(outcome.report?.reason == .cancelled, "round \(round): \(outcome)")
         }
     }
 
@@ -97,12 +153,11 @@ struct CancelTests {
         let mutex = Mutex(0)
         let deferRan = Atomic(false)
         let afterCall = Atomic(false)
-        let thread = try startInCancellableCall("cancel-lock") { ctx in
+        let thread = try startInCancellableCall("cancel-lock", blockedIn: Int(CPthreadShim_SYS_clock_nanosleep)) { ctx in
             defer { deferRan.store(true, ordering: .relaxed) }
             try mutex.withLock { _ in try ctx.cancellableSleep(for: .seconds(3600)) }
             afterCall.store(true, ordering: .relaxed)
         }
-        eventually("the helper thread started") { threadNames().filter { $0 == "cancel-lock" }.count == 2 }
         try thread.cancel()
         guard case .killed(let report) = try thread.joinOrFail(), report.reason == .cancelled else {
             Issue.record("expected a kill by a cancel")
@@ -119,13 +174,12 @@ struct CancelTests {
     @Test("a cancel is sticky: a body that catches it is cancelled again at its next delivery point", .timeLimit(.minutes(1)))
     func cancelIsSticky() throws {
         let caught = Atomic(0)
-        let thread = try startInCancellableCall("sticky-cancel") { ctx in
+        let thread = try startInCancellableCall("sticky-cancel", blockedIn: Int(CPthreadShim_SYS_clock_nanosleep)) { ctx in
             do { try ctx.cancellableSleep(for: .seconds(3600)) } catch let kill as KillError where kill.reason == .cancelled {
                 caught.add(1, ordering: .relaxed)
             }
             try ctx.checkpoint()  // thrown again here
         }
-        eventually("the helper thread started") { threadNames().filter { $0 == "sticky-cancel" }.count == 2 }
         try thread.cancel()
         guard try thread.joinOrFail().report?.reason == .cancelled else {
             Issue.record("expected a kill by a cancel")
@@ -270,4 +324,11 @@ struct LadderTests {
         #expect(throws: Boom(code: 3)) { try withTimeout(.seconds(20)) { _ in throw Boom(code: 3) } }
         expectRefusal(.invalidDuration) { try withTimeout(.seconds(-1)) { _ in } }
     }
+}
+
+/// CPU time the calling thread has used.
+private func threadCPUNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -36,10 +36,6 @@ int CLatencyFloor_hasDefaultDisposition(int signo);
 /// (read from /proc/self/task/TID/syscall). Returns 0, or ETIMEDOUT after
 /// `timeoutNanos`.
 int CLatencyFloor_waitInSyscall(int32_t tid, long nr, uint64_t timeoutNanos);
-/// Waits until some thread of this process is blocked in syscall `nr` with
-/// first argument `arg0` (for a call made on a helper thread whose id the
-/// caller does not know). Returns 0, or ETIMEDOUT after `timeoutNanos`.
-int CLatencyFloor_waitAnyInSyscall(long nr, long arg0, uint64_t timeoutNanos);
 /// Busy-waits `nanos` (the short bounded spin after an "entered" handshake).
 void CLatencyFloor_spin(uint64_t nanos);
 

@@ -41,15 +41,22 @@
 #pragma clang assume_nonnull begin
 #endif
 
-/// Bits of the kill word. Any bit set means "a kill is pending"; Swift decides
-/// which one to deliver. The word is also the futex that `ctx.sleep` waits on
-/// and the word the cancellable-syscall stub loads.
+/// Bits of the kill word. Any bit of CPthreadShim_KILL_DELIVERABLE set means
+/// "a kill is pending"; Swift decides which one to deliver. A pending cancel
+/// has a bit of its own that only a cancellable syscall wakes for. The word is
+/// also the futex that `ctx.sleep` waits on and the word the
+/// cancellable-syscall stub loads.
 enum {
     CPthreadShim_KILL_STOP = 1u << 0,       ///< sticky: stays set once requested
     CPthreadShim_KILL_INTERRUPT = 1u << 1,  ///< consumed when thrown
     CPthreadShim_KILL_RAISE = 1u << 2,      ///< consumed when thrown
     CPthreadShim_KILL_BUDGET = 1u << 3,     ///< consumed when thrown
     CPthreadShim_KILL_CANCELLED = 1u << 4,  ///< sticky: a cancel acted (thrown again at every delivery point)
+    /// The kills a delivery point throws: every bit but the pending cancel.
+    CPthreadShim_KILL_DELIVERABLE = (1u << 5) - 1,
+    /// A cancel not yet acted on: wakes a cancellable syscall
+    /// (CPthreadShim_syscall_cancellable) and nothing else; cleared when it acts.
+    CPthreadShim_KILL_CANCEL = 1u << 5,
 };
 
 /// Syscall numbers the Swift wrappers use (Swift does not import SYS_*).
@@ -62,13 +69,15 @@ enum {
     CPthreadShim_SYS_connect = SYS_connect,
     CPthreadShim_SYS_ppoll = SYS_ppoll,
     CPthreadShim_SYS_wait4 = SYS_wait4,
+    CPthreadShim_SYS_clock_nanosleep = SYS_clock_nanosleep,
 };
 
 /// Where the owner thread is. Only the owner writes it; its own handler reads it.
 enum {
     CPthreadShim_REGION_NONE = 0,
     CPthreadShim_REGION_BLOCKING = 1,  ///< foreign blocking call: convert a restarted syscall to EINTR
-    CPthreadShim_REGION_SYSCALL = 2,   ///< inside CPthreadShim_syscall_cp: a signal wakes it
+    CPthreadShim_REGION_SYSCALL = 2,   ///< inside CPthreadShim_syscall_cp: a signal wakes it for a kill
+    CPthreadShim_REGION_CANCELLABLE = 3,  ///< inside CPthreadShim_syscall_cancellable: for a kill or a cancel
 };
 
 /// Why the handler declined to jump out of an async region.
@@ -140,12 +149,17 @@ static inline int CPthreadShim_in_async_region(const CPthreadShim_block *b) {
 
 // --- Atomic accessors (inline so `checkpoint()` is one load and a branch) ---
 
-/// A relaxed load of the kill word.
+/// The deliverable kills pending (a relaxed load of the kill word, without
+/// the pending-cancel bit).
 static inline uint32_t CPthreadShim_kill_load(const CPthreadShim_block *b) {
-    return __atomic_load_n(&b->kill, __ATOMIC_RELAXED);
+    return __atomic_load_n(&b->kill, __ATOMIC_RELAXED) & CPthreadShim_KILL_DELIVERABLE;
 }
-/// An acquire load of the kill word.
+/// The same with an acquire load.
 static inline uint32_t CPthreadShim_kill_load_acquire(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->kill, __ATOMIC_ACQUIRE) & CPthreadShim_KILL_DELIVERABLE;
+}
+/// The whole kill word (an acquire load): the value a futex wait on it compares.
+static inline uint32_t CPthreadShim_kill_word_value(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->kill, __ATOMIC_ACQUIRE);
 }
 /// Sets bits and returns the previous word (sequentially consistent, pairs
@@ -272,13 +286,17 @@ void CPthreadShim_blocking_enter(CPthreadShim_block *b, sigset_t *saved);
 /// Leaves the blocking region: restores the mask, then clears `region`.
 void CPthreadShim_blocking_leave(CPthreadShim_block *b, const sigset_t *saved);
 
-/// A syscall that is cancelled, race-free, when `b`'s kill word is nonzero at
-/// entry or becomes nonzero (and the signal arrives) before the kernel starts
-/// work. Returns the raw result (-errno on failure); -ECANCELED when cancelled.
+/// A syscall that is cancelled, race-free, when a deliverable kill is pending
+/// at entry or arrives (with the signal) before the kernel starts work.
+/// Returns the raw result (-errno on failure); -ECANCELED when cancelled.
 /// The signal is unblocked, and `region` is CPthreadShim_REGION_SYSCALL (so a
 /// sender knows a signal is wanted), only for the duration of the call.
 long CPthreadShim_syscall_cp(CPthreadShim_block *b, long nr, long a1, long a2,
                              long a3, long a4, long a5, long a6);
+/// The same, cancelled by a pending cancel (CPthreadShim_KILL_CANCEL) too;
+/// `region` is CPthreadShim_REGION_CANCELLABLE meanwhile.
+long CPthreadShim_syscall_cancellable(CPthreadShim_block *b, long nr, long a1, long a2,
+                                      long a3, long a4, long a5, long a6);
 /// The same syscall made plainly, with the signal left blocked: for
 /// uninterruptible regions. Returns the raw result (-errno on failure).
 long CPthreadShim_syscall_plain(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
@@ -383,28 +401,6 @@ void CPthreadShim_call_join(CPthreadShim_call *call);
 /// Loads libgcc_s (pthread_cancel needs it for unwinding) by cancelling a
 /// throwaway thread, so no real cancel ever pays for the dlopen. Idempotent.
 void CPthreadShim_cancel_warm_up(void);
-
-// --- Internal to ThreadKill: the leaves of its own cancellable calls ---
-//
-// Not API (CPthreadShim is not a product; Docs/PublicAPI.md): users call
-// `ctx.cancellableRead`, `ctx.cancellableSleep` and `ctx.cancellablePoll`,
-// or pass their own C function to `ctx.cancellableCall`. Each leaf has the
-// type of CPthreadShim_call's `function`, so its argument is declared
-// _Nullable, but each needs a valid one.
-
-/// The argument of CPthreadShim_leaf_read (`buffer` may be NULL when `count` is 0).
-typedef struct { int fd; void *_Nullable buffer; size_t count; } CPthreadShim_read_args;
-/// read(2) with a CPthreadShim_read_args. Returns the count or -errno.
-long CPthreadShim_leaf_read(void *_Nullable args);
-/// Sleeps for the `struct timespec` the argument points to, on CLOCK_MONOTONIC,
-/// the whole of it (any length; EINTR resumes with the time left). -EINVAL for
-/// a negative or malformed timespec.
-long CPthreadShim_leaf_sleep(void *_Nullable duration);
-/// The argument of CPthreadShim_leaf_poll: `fds` points to `count` struct
-/// pollfd (NULL when `count` is 0).
-typedef struct { void *_Nullable fds; unsigned long count; int timeout_ms; } CPthreadShim_poll_args;
-/// poll(2) with a CPthreadShim_poll_args. Returns the count or -errno.
-long CPthreadShim_leaf_poll(void *_Nullable args);
 
 // --- Processes (IsolatedProcess) ---
 

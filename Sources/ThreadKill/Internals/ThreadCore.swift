@@ -330,21 +330,35 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
     }
 
-    /// Posts a cancel. It has no bit in the kill word: only a cancellable call
-    /// acts on it, so checkpoints and syscalls do not see it.
+    /// Posts a cancel. Its bit in the kill word wakes only a cancellable
+    /// syscall (CPthreadShim_KILL_CANCEL): checkpoints, sleeps and the other
+    /// syscalls do not act on it. A thread in a cancellable syscall gets the
+    /// signal; a helper's call is woken through the waker.
     func cancel() throws(ThreadKillError) {
         try checkTarget("cancel()")
         KillEvents.requested(.cancelled, on: self)
         requests.withMaskedLock { r in
             if r.cancel == nil { r.cancel = KillError(reason: .cancelled, id: .next()) }
+            _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCEL))
         }
         wake()
+        // As for a stop: the bit was set (sequentially consistent) before the
+        // region is read; the syscall publishes its region before its stub
+        // reads the bit. Either we see the region, or the stub sees the bit.
+        if CPthreadShim_region_load(block) == CPthreadShim_REGION_CANCELLABLE {
+            kick()
+            // The portable stub checks, then calls: resend until the call takes the cancel.
+            if CPthreadShim_syscall_cp_is_race_free() == 0 { Watchdog.shared.resend(to: self) }
+        }
     }
 
     /// Consumes a pending cancel.
     func takeCancel() -> KillError? {
         requests.withMaskedLock { r in
-            defer { r.cancel = nil }
+            defer {
+                r.cancel = nil
+                _ = CPthreadShim_kill_clear(block, UInt32(CPthreadShim_KILL_CANCEL))
+            }
             return r.cancel
         }
     }
@@ -426,8 +440,12 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// Kills that a signal should still be sent for: everything but a stop,
     /// which needs one only where the thread has no delivery point to see it.
     var hasSignalledKillPending: Bool {
-        let bits = CPthreadShim_kill_load_acquire(block)
-        return bits & ~UInt32(CPthreadShim_KILL_STOP) != 0 || (bits != 0 && wantsSignal)
+        let bits = CPthreadShim_kill_word_value(block)
+        if bits & UInt32(CPthreadShim_KILL_CANCEL) != 0 && CPthreadShim_region_load(block) == CPthreadShim_REGION_CANCELLABLE {
+            return true  // a cancel for the cancellable syscall the thread is in
+        }
+        let kills = bits & UInt32(CPthreadShim_KILL_DELIVERABLE)
+        return kills & ~UInt32(CPthreadShim_KILL_STOP) != 0 || (kills != 0 && wantsSignal)
     }
 
     var droppedRaises: Int { requests.withMaskedLock { $0.droppedRaises } }

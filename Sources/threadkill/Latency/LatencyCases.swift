@@ -35,14 +35,6 @@ final class Handshake: Sendable {
         let err = CLatencyFloor_waitInSyscall(tid.load(ordering: .relaxed), nr, 5_000_000_000)
         if err != 0 { throw LatencyError("thread \(tid.load(ordering: .relaxed)) never blocked in syscall \(nr)") }
     }
-
-    /// Waits until the target has entered and some thread (its helper) is
-    /// blocked in syscall `nr` on `fd`.
-    func waitHelperBlocked(in nr: Int, fd: Int32) throws {
-        while !entered.load(ordering: .acquiring) { sched_yield() }
-        let err = CLatencyFloor_waitAnyInSyscall(nr, Int(fd), 5_000_000_000)
-        if err != 0 { throw LatencyError("no thread ever blocked in syscall \(nr) on fd \(fd)") }
-    }
 }
 
 /// One measured case: a C floor (optional) and ThreadKill's counterpart.
@@ -117,8 +109,7 @@ struct LatencyCase: Sendable {
                     handshake.enter()
                     _ = try withUnsafeMutableBytes(of: &byte) { try ctx.cancellableRead(fd, into: $0) }
                 }
-                // The read runs on a helper thread (cancellableCall); find it by its fd.
-                try handshake.waitHelperBlocked(in: CLatencyFloor_SYS_read(), fd: fd)
+                try handshake.waitBlocked(in: CLatencyFloor_SYS_read())
                 return try timed(thread, expecting: .cancelled) { try thread.cancel() }
             }
         ),
