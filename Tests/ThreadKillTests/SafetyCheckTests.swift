@@ -128,6 +128,35 @@ struct SafetyCheckTests {
         tk_test_release()
         #expect(try thread.joinOrFail().value == 0, "the library's copy of its frame record is intact")
     }
+
+    @Test("hijacked returns: a kill lands at memchr's return even where the stack top looks like a prologue's (own rbp, then a libc address)",
+          .timeLimit(.minutes(1)))
+    func hijackLandsWhereStackWordsMislead() throws {
+        // Every signal finds the thread in memchr (declined: foreign code) or in
+        // the loop, whose stack top looks like a callback's prologue (declined:
+        // stack words). Only a hijacked return can land the kill; it once never
+        // did, because the return site was judged as if it were a prologue.
+        tk_test_reset()
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 14, alignment: 64)
+        memset(buffer, 0, 1 << 14)
+        defer { buffer.deallocate() }
+        let address = UInt(bitPattern: buffer)
+        let thread = try KillableThread(name: "stale-words") { ctx -> Bool in
+            do {
+                try ctx.asyncKillable { tk_test_memchr_loop_stale_words(UnsafeRawPointer(bitPattern: address)!, 1 << 14) }
+            } catch is KillError {
+                return true
+            }
+            return false
+        }
+        eventually("inside the loop") { tk_test_inside() != 0 }
+        try thread.interrupt()
+        let landed = try thread.join(timeout: .seconds(10))
+        if landed == nil { tk_test_release() }  // never landed: let the loop return
+        #expect(landed?.value == true, "the kill did not land within 10 s")
+        #expect(try thread.joinOrFail().value == true)
+        #expect(thread.ref.injectionStatistics.jumpsOnReturn == 1, "\(thread.ref.injectionStatistics)")
+    }
     #endif
 
     @Test("stack words: a callback caught in its prologue, under a library holding its lock, is not jumped out of",

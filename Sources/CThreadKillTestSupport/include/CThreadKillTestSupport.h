@@ -41,6 +41,11 @@ size_t tk_test_malloc_in_use(void);
 /// count of microseconds the argument points to (not NULL, despite the type
 /// `cancellableCall` asks for). Returns 0, or -errno (-EINVAL if negative).
 long tk_test_leaf_usleep(void *_Nullable microseconds);
+/// x86_64 only (tk_test_frameless.S): calls memchr(buffer, 1, count) in a
+/// loop until `tk_test_release`, with a stack top that looks like a
+/// prologue's at every return from memchr (its own rbp, then a libc address).
+void tk_test_memchr_loop_stale_words(const void *buffer, size_t count);
+
 /// The system call glibc's nanosleep makes (clock_nanosleep): where that leaf blocks.
 long tk_test_SYS_clock_nanosleep(void);
 
