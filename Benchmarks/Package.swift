@@ -10,7 +10,7 @@ import PackageDescription
 //
 // Every figure of `threadkill latency` is measured twice in the same run: on
 // ThreadKill and on the raw C floor. Both sides are the CLI's own code:
-// `Benchmarks/ThreadKillBenchmarks/Latency*.swift` and `Sources/CLatencyFloor`
+// `Benchmarks/ThreadKillBenchmarks/Latency*.swift` and `Sources/BenchmarkLatencyFloor`
 // are symbolic links into the root package's sources, not copies.
 let package = Package(
     name: "ThreadKillBenchmarks",
@@ -21,7 +21,9 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
-        // The root package's C floor (a symbolic link to ../../Sources/CLatencyFloor).
+        // The root package's C floor: a symbolic link to ../../Sources/CLatencyFloor.
+        // Target names are unique across a package graph, hence another name;
+        // its include/module.modulemap still names the module CLatencyFloor.
         .target(
             name: "BenchmarkLatencyFloor",
             cSettings: [.define("_GNU_SOURCE")]
