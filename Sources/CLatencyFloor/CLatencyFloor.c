@@ -287,6 +287,7 @@ static void futexWake(atomic_uint *word) {
 typedef struct {
     atomic_uint word;  // 0: wait; 1: return
     atomic_int entered;
+    atomic_int tid;    // set by sleepingTarget only
     int fd;
 } Sleeper;
 
@@ -473,4 +474,32 @@ uint64_t CLatencyFloor_killReap(const char *path, char *const argv[], int *err) 
     }
     uint64_t elapsed = CLatencyFloor_nowNanos() - start;
     return *err ? 0 : elapsed;
+}
+
+// MARK: (e) store + FUTEX_WAKE of a futex-waiting thread → join
+
+static void *sleepingTarget(void *arg) {
+    Sleeper *s = arg;
+    atomic_store_explicit(&s->tid, CLatencyFloor_gettid(), memory_order_relaxed);
+    return sleeperMain(arg);
+}
+
+static uint64_t wakeTrial(int signo, int fd) {
+    (void)signo, (void)fd;
+    Sleeper s = {0};
+    pthread_t th;
+    if ((errno = pthread_create(&th, NULL, sleepingTarget, &s)) != 0) return 0;
+    while (!atomic_load_explicit(&s.entered, memory_order_acquire)) sched_yield();
+    int err = CLatencyFloor_waitInSyscall(atomic_load_explicit(&s.tid, memory_order_relaxed), SYS_futex, 5000000000u);
+    uint64_t start = CLatencyFloor_nowNanos();
+    atomic_store_explicit(&s.word, 1, memory_order_release);
+    futexWake(&s.word);
+    pthread_join(th, NULL);
+    uint64_t sample = CLatencyFloor_nowNanos() - start;
+    if (err != 0) { errno = err; return 0; }
+    return sample;
+}
+
+int CLatencyFloor_wakeSleeperJoin(uint64_t *samples, size_t n, size_t warmup) {
+    return runTrials(wakeTrial, 0, -1, samples, n, warmup);
 }

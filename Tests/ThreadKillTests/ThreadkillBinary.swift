@@ -10,14 +10,27 @@ let threadkillPath = siblingExecutable("threadkill")
 
 /// Runs the built `threadkill` (or `executable`) with `arguments` in a process of its own.
 ///
+/// - Parameter onTerminal: Whether its standard output is a pseudo-terminal
+///   (as in an interactive shell) instead of a pipe.
 /// - Returns: Its exit status, its standard output and its standard error
 ///   (collected in a memory file and read once it has exited).
-func runThreadkill(_ arguments: [String], executable: String = threadkillPath) throws -> (status: Int32, output: String, error: String) {
+func runThreadkill(
+    _ arguments: [String], executable: String = threadkillPath, onTerminal: Bool = false
+) throws -> (status: Int32, output: String, error: String) {
     // Close-on-exec, so that a child another test starts meanwhile does not
     // inherit them (and hold the pipe open); dup2 gives our child its copies,
-    // and it inherits nothing else.
+    // and it inherits nothing else. [0] is read here, [1] is the child's stdout.
     var outPipe: [Int32] = [-1, -1]
-    try #require(CPthreadShim_pipe2(&outPipe, O_CLOEXEC) == 0)
+    if onTerminal {
+        // A pseudo-terminal: once the child (the only holder of the terminal
+        // end) has exited, reading the controller returns what is left, then EIO.
+        var controller: Int32 = -1, terminal: Int32 = -1
+        try #require(openpty(&controller, &terminal, nil, nil, nil) == 0)
+        outPipe = [controller, terminal]
+        for fd in outPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    } else {
+        try #require(CPthreadShim_pipe2(&outPipe, O_CLOEXEC) == 0)
+    }
     let errorFD = CPthreadShim_memfd_create("threadkill-stderr")
     try #require(errorFD >= 0)
     defer { close(errorFD) }
@@ -53,7 +66,8 @@ func runThreadkill(_ arguments: [String], executable: String = threadkillPath) t
     return ((status >> 8) & 0xff, output, error)
 }
 
-/// Reads `fd` to its end, as UTF-8 text.
+/// Reads `fd` to its end (end of file, or EIO from a pseudo-terminal whose
+/// other end is closed), as UTF-8 text.
 private func readAll(_ fd: Int32) -> String {
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)

@@ -53,6 +53,9 @@ int CLatencyFloor_interruptReadJoin(int signo, uint64_t *_Nullable samples, size
 int CLatencyFloor_longjmpJoin(int signo, uint64_t *_Nullable samples, size_t n, size_t warmup);
 /// (d) pthread_cancel of a thread blocked in read(2) on a pipe → join.
 int CLatencyFloor_cancelReadJoin(uint64_t *_Nullable samples, size_t n, size_t warmup);
+/// (e) Store + FUTEX_WAKE of a thread futex-waiting on its word (what a stop
+/// of a thread in ctx.sleep does, with no library) → join.
+int CLatencyFloor_wakeSleeperJoin(uint64_t *_Nullable samples, size_t n, size_t warmup);
 
 
 // Batch floors: each returns a total (nanoseconds, bytes) for the whole batch.

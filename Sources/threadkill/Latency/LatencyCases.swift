@@ -37,6 +37,25 @@ final class Handshake: Sendable {
     }
 }
 
+/// The signals of a run: ThreadKill's, and the spare one the C floor uses.
+struct LatencySignals: Sendable {
+    let threadKill: Signal
+    let floor: Int32
+
+    /// Starts one killable thread, so that ThreadKill installs its signal,
+    /// then picks the first real-time signal from SIGRTMIN+2 on that is not
+    /// ThreadKill's and has the default disposition.
+    static func install() throws -> LatencySignals {
+        _ = try KillableThread(name: "lat-probe") { _ in }.join()
+        guard let own = KillableThreads.signal else { throw LatencyError("ThreadKill installed no signal") }
+        let low = CLatencyFloor_sigrtmin() + 2, high = CLatencyFloor_sigrtmax()
+        for signal in low...high where signal != own.rawValue && CLatencyFloor_hasDefaultDisposition(signal) != 0 {
+            return LatencySignals(threadKill: own, floor: signal)
+        }
+        throw LatencyError("no spare real-time signal with the default disposition")
+    }
+}
+
 /// One measured case: a C floor (optional) and ThreadKill's counterpart.
 struct LatencyCase: Sendable {
     let label: String
@@ -145,9 +164,9 @@ struct LatencyCase: Sendable {
         ),
         LatencyCase(
             label: "(e) stop sleep",
-            floor: "(none)",
+            floor: "store + futex_wake of a thread futex-waiting on its word; join",
             threadKill: "requestStop() of a thread in ctx.sleep(for: 3600 s) (a futex wait); join",
-            c: nil,
+            c: { _, samples, warmup in try check(CLatencyFloor_wakeSleeperJoin(samples.baseAddress, samples.count, warmup)) },
             swift: { _ in
                 let handshake = Handshake()
                 let thread = try KillableThread(name: "lat-sleep") { (ctx: KillContext) throws -> Void in

@@ -48,11 +48,9 @@ struct LatencyCommand: Subcommand {
         print("$ threadkill \(CommandLine.arguments.dropFirst().joined(separator: " "))")
         print("machine: nproc \(sysconf(Int32(_SC_NPROCESSORS_ONLN))), \(Self.uname())")
 
-        // Installs ThreadKill's signal, so that the C floor can pick another one.
-        _ = try KillableThread(name: "lat-probe") { _ in }.join()
-        guard let ownSignal = KillableThreads.signal else { throw LatencyError("ThreadKill installed no signal") }
-        let floorSignal = try Self.spareSignal(besides: ownSignal.rawValue)
-        print("signals: ThreadKill \(ownSignal), C floor \(floorSignal) (SIGRTMIN+\(floorSignal - CLatencyFloor_sigrtmin()), no SA_RESTART)")
+        let signals = try LatencySignals.install()
+        let floorSignal = signals.floor
+        print("signals: ThreadKill \(signals.threadKill), C floor \(floorSignal) (SIGRTMIN+\(floorSignal - CLatencyFloor_sigrtmin()), no SA_RESTART)")
         print("\(trials) trials per case and side after \(warmup) warm-up; C and ThreadKill alternate in blocks of \(Self.block); kill request → join returned")
         print("")
 
@@ -163,16 +161,6 @@ struct LatencyCommand: Subcommand {
             done += count
         }
         return (cSamples, swiftSamples)
-    }
-
-    /// The first real-time signal from SIGRTMIN+2 on that is not ThreadKill's
-    /// and has the default disposition.
-    private static func spareSignal(besides ownSignal: Int32) throws -> Int32 {
-        let low = CLatencyFloor_sigrtmin() + 2, high = CLatencyFloor_sigrtmax()
-        for signal in low...high where signal != ownSignal && CLatencyFloor_hasDefaultDisposition(signal) != 0 {
-            return signal
-        }
-        throw LatencyError("no spare real-time signal with the default disposition")
     }
 
     private static func uname() -> String {

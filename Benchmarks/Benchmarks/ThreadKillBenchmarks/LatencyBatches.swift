@@ -1,0 +1,1 @@
+../../../Sources/threadkill/Latency/LatencyBatches.swift
