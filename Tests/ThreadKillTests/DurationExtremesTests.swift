@@ -99,7 +99,7 @@ struct DurationExtremesTests {
 
     @Test("ctx.cancellableSleep(for:): returns for 0 and 1 ns, sleeps until stopped for Int64.max s, refuses negative",
           .timeLimit(.minutes(1)),
-          .disabled(under: .thread, because: "TSan aborts on pthread_cancel inside an interceptor: Docs/Sanitizers.md"))
+          .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
     func cancellableSleep() throws {
         for d in [zero, oneNanosecond] { #expect(try onThread { ctx in try ctx.cancellableSleep(for: d) }.value != nil) }
         #expect(isStopped(try stoppedWhileWaiting { ctx in try ctx.cancellableSleep(for: forever) }))
