@@ -156,6 +156,24 @@ private func spawnFixture(_ arguments: [String]) throws -> pid_t {
     return pid
 }
 
+/// The parent pid and resident file-backed KiB of `pid`, from /proc.
+private func procStatus(of pid: pid_t) -> (parent: pid_t, residentFileKiB: Int)? {
+    guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
+    defer { fclose(file) }
+    var parent: pid_t?
+    var residentFile: Int?
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        guard words.count >= 2 else { continue }
+        if words[0] == "PPid:" { parent = pid_t(words[1]) }
+        if words[0] == "RssFile:" { residentFile = Int(words[1]) }
+    }
+    guard let parent, let residentFile else { return nil }
+    return (parent, residentFile)
+}
+
 private func killStray(_ pid: pid_t) {
     let pidfd = CPthreadShim_pidfd_open(pid, 0)
     guard pidfd >= 0 else { return }
@@ -441,6 +459,24 @@ struct IsolatedProcessTests {
         #expect(result.outcome == .signaled(terminate ? .terminate : .kill))
         // Gone by the time the call returns, not some time later.
         #expect(grandchild.hasEnded(), "the grandchild in its own session survived")
+    }
+}
+
+extension IsolatedProcessTests {
+    @Test("a double-forked descendant the supervisor adopted does not survive terminate() or kill(), though the job has no child",
+          arguments: [true, false])
+    func stopsAdoptedOrphan(terminate: Bool) throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(FixtureJob.adoptedOrphan, input: ready.path, executable: fixture)
+        let orphan = try Pinned(try pid(in: ready.readLine()))
+        // Its parent exited: it is the supervisor's child now, not the job's
+        // descendant, and the supervisor's only other child is the job.
+        #expect(procStatus(of: orphan.pid)?.parent == process.processIdentifier)
+        let result = terminate ? try process.terminate(grace: .seconds(5)) : try process.kill()
+        #expect(result.outcome == .signaled(terminate ? .terminate : .kill))
+        // It ignores SIGTERM: only the supervisor's final SIGKILL round can
+        // have ended it, which runs only while the supervisor has a child.
+        #expect(orphan.hasEnded(), "the adopted orphan survived")
     }
 }
 
