@@ -147,6 +147,10 @@ FixtureJob.adoptedOrphan.register { (ready: String) -> Int in
     writeLine("orphan \(orphan)", toFIFO: ready)
     pauseForever()
 }
+FixtureJob.announce.register { (ready: String) -> Int in
+    writeLine("job \(getpid())", toFIFO: ready)
+    pauseForever()
+}
 FixtureJob.escape.register { (_: Int) -> Int32 in
     let grandchild = spawnShell("exec sleep 1000", ownGroup: true)
     print("escaped \(grandchild)")

@@ -174,6 +174,23 @@ private func procStatus(of pid: pid_t) -> (parent: pid_t, residentFileKiB: Int)?
     return (parent, residentFile)
 }
 
+/// Waits at most `bound` until `pid` is blocked in system call `number`.
+private func waitUntilInSyscall(_ pid: pid_t, _ number: Int, within bound: Duration = hangBound) -> Bool {
+    let deadline = Deadline(after: bound.nonNegativeNanos)
+    while !deadline.hasPassed {
+        if let file = fopen("/proc/\(pid)/syscall", "r") {
+            var line = [CChar](repeating: 0, count: 64)
+            let read = fgets(&line, Int32(line.count), file) != nil
+            fclose(file)
+            if read, Int(String(decoding: line.prefix { $0 != 0 && $0 != 32 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) == number {
+                return true
+            }
+        }
+        sched_yield()
+    }
+    return false
+}
+
 private func killStray(_ pid: pid_t) {
     let pidfd = CPthreadShim_pidfd_open(pid, 0)
     guard pidfd >= 0 else { return }
@@ -477,6 +494,24 @@ extension IsolatedProcessTests {
         // It ignores SIGTERM: only the supervisor's final SIGKILL round can
         // have ended it, which runs only while the supervisor has a child.
         #expect(orphan.hasEnded(), "the adopted orphan survived")
+    }
+
+    @Test("kill() and terminate(grace: 0) kill the job at once, without waiting for its supervisor", arguments: [true, false])
+    func killsJobBeforeSupervisorActs(terminate: Bool) throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(FixtureJob.announce, input: ready.path, executable: fixture)
+        let job = try Pinned(try pid(in: ready.readLine()))
+        let supervisor = process.processIdentifier
+        // A stopped supervisor cannot act on any request.
+        #expect(Glibc.kill(supervisor, SIGSTOP) == 0)
+        defer { _ = Glibc.kill(supervisor, SIGCONT) }
+        #expect(waitUntilInSyscall(job.pid, Int(SYS_pause)))
+        let stop = onPlainThread { () -> ProcessOutcome<Int>? in
+            try? (terminate ? process.terminate(grace: .zero) : process.kill()).outcome
+        }
+        #expect(job.hasEnded(within: hangBound), "the job waited for its stopped supervisor")
+        _ = Glibc.kill(supervisor, SIGCONT)
+        #expect(stop() == .signaled(.kill))
     }
 }
 

@@ -431,6 +431,13 @@ int CPthreadShim_pipe2(int fds[_Nonnull 2], int flags);
 /// waitid(P_PID, pid, ..., options) returning siginfo's si_code and si_status;
 /// both are 0 when WNOHANG found nothing to report. Returns 0, or -1 and errno.
 int CPthreadShim_waitid_pid(pid_t pid, int options, int *code, int *status);
+/// Sends one byte on a connected Unix socket with `fd` attached
+/// (SCM_RIGHTS), MSG_NOSIGNAL. Returns 0, or -1 and errno.
+int CPthreadShim_send_byte_with_fd(int socket, unsigned char byte, int fd);
+/// Receives one byte from a Unix socket without blocking, and the fd attached
+/// to it if any (close-on-exec; -1 if none; extra fds are closed). Returns 1,
+/// 0 at end of file, or -1 and errno (EAGAIN when nothing is there).
+long CPthreadShim_recv_byte_with_fd(int socket, unsigned char *byte, int *fd);
 
 #if defined(__clang__)
 #pragma clang assume_nonnull end

@@ -7,11 +7,15 @@ import CPthreadShim
 /// it spawned (a stream socket, fd ``WorkerEnvironment/controlFD`` in the worker).
 ///
 /// Supervisor → parent: one ``ready`` byte, sent once the supervisor is a
-/// subreaper and before it looks for requests and forks the job.
+/// subreaper and before it looks for requests and forks the job; then, once
+/// the job is forked, one ``job`` byte carrying a pidfd of the job
+/// (`SCM_RIGHTS`, sent by the job itself before it runs), so that a kill
+/// request can kill the job at once.
 /// Parent → supervisor: ``terminate`` and ``kill`` requests, each at most once.
 /// End of file means the parent is gone: the supervisor kills everything.
 enum SupervisorMessage {
     static let ready = UInt8(ascii: "R")
+    static let job = UInt8(ascii: "J")
     static let terminate = UInt8(ascii: "T")
     static let kill = UInt8(ascii: "K")
 }
@@ -68,12 +72,20 @@ enum Supervisor {
         let pid = fork()
         if pid < 0 { fatal("fork") }
         if pid == 0 {
-            close(control)
             close(signals)
             sigprocmask(SIG_SETMASK, &original, nil)
             // If the supervisor is killed from outside, the job goes with it.
             _ = CPthreadShim_prctl_set_pdeathsig(SIGKILL)
             if getppid() != supervisor { _exit(WorkerEnvironment.orphanExitStatus) }
+            // The parent's kill requests also kill the job through this pidfd,
+            // without waiting for the supervisor to wake up. Sent from here,
+            // the job's first step, so that it is there before the job runs.
+            let myself = CPthreadShim_pidfd_open(getpid(), 0)
+            if myself >= 0 {
+                _ = CPthreadShim_send_byte_with_fd(control, SupervisorMessage.job, myself)
+                close(myself)
+            }
+            close(control)
             job()
         }
 
