@@ -513,6 +513,28 @@ extension IsolatedProcessTests {
         _ = Glibc.kill(supervisor, SIGCONT)
         #expect(stop() == .signaled(.kill))
     }
+
+    @Test("the supervisor keeps none of the job's descriptors and drops the library pages it does not use")
+    func supervisorTravelsLight() throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(FixtureJob.announce, input: ready.path, executable: fixture)
+        let job = try pid(in: ready.readLine())
+        let supervisor = process.processIdentifier
+        #expect(waitUntilInSyscall(supervisor, Int(SYS_poll)), "the supervisor never waited")
+        // The input memfd (3) and the reply pipe (4) are the job's alone: the
+        // reply pipe ends when the job does, not when the supervisor does.
+        for fd in [WorkerEnvironment.inputFD, WorkerEnvironment.replyFD] {
+            #expect(access("/proc/\(supervisor)/fd/\(fd)", F_OK) != 0, "the supervisor holds fd \(fd)")
+        }
+        // Both are copies of the same program, which mapped the same pages
+        // as it started; the job maps again what it touches after the fork,
+        // the supervisor let go of everything and maps again what its loop
+        // uses. (Without the drop, the supervisor maps more than the job.)
+        let jobFile = try #require(procStatus(of: job)?.residentFileKiB)
+        let supervisorFile = try #require(procStatus(of: supervisor)?.residentFileKiB)
+        #expect(supervisorFile * 3 < jobFile * 2, "supervisor \(supervisorFile) KiB of file pages, job \(jobFile) KiB")
+        #expect(try process.kill().outcome == .signaled(.kill))
+    }
 }
 
 /// Tests that watch process-wide things (children, fds) measure them inside a

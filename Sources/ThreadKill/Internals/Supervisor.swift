@@ -40,7 +40,9 @@ enum Supervisor {
 
     /// Becomes the supervisor, runs `job` in a forked child, never returns.
     /// The caller must be single-threaded (so that `fork` is safe).
-    static func run(control: Int32, job: () -> Never) -> Never {
+    /// `jobDescriptors` are the job's alone: the supervisor closes its copies
+    /// once the job is forked (so the reply pipe ends when the job does).
+    static func run(control: Int32, jobDescriptors: [Int32], job: () -> Never) -> Never {
         // Best effort: without it (a kernel before 3.4) orphans escape to init.
         _ = CPthreadShim_prctl_set_child_subreaper()
 
@@ -88,6 +90,14 @@ enum Supervisor {
             close(control)
             job()
         }
+        jobDescriptors.forEach { close($0) }
+        // From here this process only runs the loop below. The library pages
+        // it has mapped would be torn down at its exit — after the job's, on
+        // the path of every ending — for nothing: drop them now, while the job
+        // starts, unless a request or a signal comes first. (The job does not
+        // share them: a fork copies no page-table entry that a fault can
+        // refill, so it maps what it touches itself.)
+        _ = [control, signals].withUnsafeBufferPointer { CPthreadShim_drop_clean_file_mappings($0.baseAddress, 2) }
 
         var jobStatus: ChildStatus?
         func reapAvailable() -> Int {
@@ -107,12 +117,12 @@ enum Supervisor {
                 break loop  // cannot wait any more: end it all rather than leak it
             }
             for signal in readSignals(signals) where forwarded.contains(signal) {
-                signalTree(signal)
+                signalTree(signal, job: pid)
             }
             _ = reapAvailable()
             if jobStatus != nil { break }
             switch readRequests(control) {
-            case .terminate: signalTree(SIGTERM)
+            case .terminate: signalTree(SIGTERM, job: pid)
             case .kill, .parentGone: break loop
             case nil: break
             }
@@ -237,9 +247,11 @@ enum Supervisor {
         return (Character(UnicodeScalar(state)), parent)
     }
 
-    /// Sends `signal` to every live descendant.
-    private static func signalTree(_ signal: Int32) {
-        for process in descendants() where !process.isZombie { send(signal, to: process) }
+    /// Sends `signal` to the job (unreaped), then to every other live descendant:
+    /// the job first, because it needs no walk of `/proc` to be found.
+    private static func signalTree(_ signal: Int32, job: pid_t) {
+        _ = kill(job, signal)
+        for process in descendants() where !process.isZombie && process.pid != job { send(signal, to: process) }
     }
 
     /// Signals one descendant without ever hitting a recycled pid: a child of
@@ -283,6 +295,7 @@ enum Supervisor {
         case .exited(let code):
             _exit(code)
         case .signaled(let sig):
+            if sig == SIGKILL { _ = kill(getpid(), SIGKILL) }  // cannot be caught, blocked or dump core
             var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
             _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
             Glibc.signal(sig, SIG_DFL)  // the Swift runtime's crash handlers included
