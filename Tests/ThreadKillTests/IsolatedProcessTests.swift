@@ -537,6 +537,56 @@ extension IsolatedProcessTests {
     }
 }
 
+extension IsolatedProcessTests {
+    @Test("a worker started without a reply fd still forwards SIGTERM: its supervisor closes only the job's descriptors it was given")
+    func workerWithoutReplyDescriptorForwardsSignals() throws {
+        let ready = FIFO()
+        let input = try Pipes.memory(holding: try JobCoding.encode(ready.path))
+        defer { close(input) }
+        let control = try Pipes.socketPair()
+        defer { close(control.parent) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2, 4] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addclose(&actions, 4)  // no reply pipe: fd 4 is free in the worker
+        posix_spawn_file_actions_adddup2(&actions, input, WorkerEnvironment.inputFD)
+        posix_spawn_file_actions_adddup2(&actions, control.child, WorkerEnvironment.controlFD)
+        _ = CPthreadShim_posix_spawn_file_actions_addclosefrom_np(&actions, WorkerEnvironment.firstClosedFD)
+        // As IsolatedProcess spawns: nothing blocked, every signal at its default.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var everything = sigset_t()
+        var nothing = sigset_t()
+        sigfillset(&everything)
+        sigemptyset(&nothing)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setsigdefault(&attributes, &everything)
+        posix_spawnattr_setsigmask(&attributes, &nothing)
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(fixture), nil]
+        let envp = WorkerEnvironment.make(job: FixtureJob.announce.name).map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var worker: pid_t = 0
+        let err = posix_spawn(&worker, fixture, &actions, &attributes, argv, envp)
+        close(control.child)
+        try #require(err == 0, "posix_spawn of the fixture failed: \(err)")
+        let job = try Pinned(try pid(in: ready.readLine()))
+        // The supervisor made its signalfd in the free fd 4; closing "the
+        // job's fd 4" would close that, and SIGTERM would never be forwarded.
+        #expect(Glibc.kill(worker, SIGTERM) == 0)
+        #expect(job.hasEnded(within: hangBound), "SIGTERM to the supervisor did not reach the job")
+        let ended = waitForDeath(of: worker)
+        #expect(ended, "the supervisor did not end")
+        if !ended { _ = Glibc.kill(worker, SIGKILL) }
+        var status: Int32 = 0
+        #expect(waitpid(worker, &status, 0) == worker)
+        #expect(status & 0x7f == SIGTERM, "wait status \(status)")
+    }
+}
+
 /// Tests that watch process-wide things (children, fds) measure them inside a
 /// worker of their own, so the other suites running in parallel cannot disturb them.
 @Suite("IsolatedProcess leaks", .serialized, .timeLimit(.minutes(1)))

@@ -43,6 +43,8 @@ enum Supervisor {
     /// `jobDescriptors` are the job's alone: the supervisor closes its copies
     /// once the job is forked (so the reply pipe ends when the job does).
     static func run(control: Int32, jobDescriptors: [Int32], job: () -> Never) -> Never {
+        // Only those open now: a number that is free now may be the signalfd below.
+        let jobDescriptors = jobDescriptors.filter { fcntl($0, F_GETFD) >= 0 }
         // Best effort: without it (a kernel before 3.4) orphans escape to init.
         _ = CPthreadShim_prctl_set_child_subreaper()
 
