@@ -71,7 +71,8 @@ extension IsolatedProcess where Output == Never {
         for fd in [WorkerEnvironment.inputFD, WorkerEnvironment.replyFD, WorkerEnvironment.controlFD] {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
-        Supervisor.run(control: WorkerEnvironment.controlFD) { runJob(named: name) }
+        Supervisor.run(control: WorkerEnvironment.controlFD,
+                       jobDescriptors: [WorkerEnvironment.inputFD, WorkerEnvironment.replyFD]) { runJob(named: name) }
     }
 
     /// The forked job: read the input, run the body, write the reply, exit.

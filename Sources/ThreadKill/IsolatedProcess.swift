@@ -222,7 +222,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
                 child = try ChildProcess(pid: pid)
             } catch {
                 // Unreaped, so the pid is still this child's.
-                if !link.request(SIGKILL) { _ = Glibc.kill(pid, SIGKILL) }
+                if !link.request([SIGKILL]) { _ = Glibc.kill(pid, SIGKILL) }
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 throw error
@@ -318,7 +318,9 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     /// The signals are sent by the child's supervisor, which finds the job's
     /// descendants by walking `/proc`; the parent asks it over a socket, and
     /// signals the child directly (`pidfd_send_signal`, `kill` to the group)
-    /// only before the supervisor has started. The wait is `waitid`.
+    /// only before the supervisor has started. `SIGKILL` also goes from the
+    /// parent straight to the job, through a pidfd the job sent it, so the
+    /// job dies without waiting for the supervisor to wake up. The wait is `waitid`.
     @available(*, noasync, message: "terminate(grace:) blocks its thread for up to the grace; from async code use the async terminate(grace:)")
     @discardableResult
     public func terminate(grace: Duration) throws(ThreadKillError) -> ProcessResult<Output> {
@@ -326,6 +328,11 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     }
 
     func terminate(graceNanos: UInt64) throws(ThreadKillError) -> ProcessResult<Output> {
+        if graceNanos == 0 {
+            // No grace: both requests in one write, so the supervisor reads them together.
+            lock.withLock { stopLocked(SIGTERM, SIGKILL) }
+            return try wait()
+        }
         stop(SIGTERM)
         if let result = try wait(until: Deadline(after: graceNanos)) { return result }
         stop(SIGKILL)
@@ -354,11 +361,11 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
         lock.withLock { stopLocked(signal) }
     }
 
-    /// Asks the supervisor to send `signal` to the whole tree; signals the
-    /// child and its group directly if the supervisor has not started.
-    /// Callers hold `lock` (or are the deinit).
-    private func stopLocked(_ signal: Int32) {
-        if !reaped && !link.request(signal) { child.signalGroup(signal) }
+    /// Asks the supervisor to send `signals` to the whole tree, in order;
+    /// signals the child and its group directly if the supervisor has not
+    /// started. Callers hold `lock` (or are the deinit).
+    private func stopLocked(_ signals: Int32...) {
+        if !reaped && !link.request(signals) { signals.forEach(child.signalGroup) }
     }
 
     // MARK: The pump

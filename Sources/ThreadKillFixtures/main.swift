@@ -135,6 +135,22 @@ FixtureJob.sessionGrandchild.register { (ready: String) -> Int in
     writeLine("grandchild \(grandchild)", toFIFO: ready)
     pauseForever()
 }
+FixtureJob.adoptedOrphan.register { (ready: String) -> Int in
+    // A double fork: the shell starts a SIGTERM-ignoring sleep in the
+    // background and exits. The job has no child left; the orphaned sleep is
+    // reparented to the nearest subreaper — the supervisor — before the job reports it.
+    guard let shell = popen("trap '' TERM; sleep 1000 </dev/null >/dev/null 2>&1 & echo $!", "r") else { return -1 }
+    var line = [CChar](repeating: 0, count: 64)
+    let read = fgets(&line, Int32(line.count), shell) != nil
+    pclose(shell)  // waits for the shell: it is gone, and reaped, when this returns
+    guard read, let orphan = pid_t(String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) else { return -1 }
+    writeLine("orphan \(orphan)", toFIFO: ready)
+    pauseForever()
+}
+FixtureJob.announce.register { (ready: String) -> Int in
+    writeLine("job \(getpid())", toFIFO: ready)
+    pauseForever()
+}
 FixtureJob.escape.register { (_: Int) -> Int32 in
     let grandchild = spawnShell("exec sleep 1000", ownGroup: true)
     print("escaped \(grandchild)")

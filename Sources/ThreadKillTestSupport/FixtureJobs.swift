@@ -17,6 +17,8 @@ public enum FixtureJob {
     public static let grandchild = IsolatedJob<String, Int>("grandchild")
     public static let escape = IsolatedJob<Int, Int32>("escape")
     public static let sessionGrandchild = IsolatedJob<String, Int>("sessionGrandchild")
+    public static let adoptedOrphan = IsolatedJob<String, Int>("adoptedOrphan")
+    public static let announce = IsolatedJob<String, Int>("announce")
     public static let flood = IsolatedJob<[Int], Int>("flood")
     public static let floodMemory = IsolatedJob<Int, FloodReport>("floodMemory")
     public static let parent = IsolatedJob<String, Int>("parent")

@@ -156,6 +156,41 @@ private func spawnFixture(_ arguments: [String]) throws -> pid_t {
     return pid
 }
 
+/// The parent pid and resident file-backed KiB of `pid`, from /proc.
+private func procStatus(of pid: pid_t) -> (parent: pid_t, residentFileKiB: Int)? {
+    guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
+    defer { fclose(file) }
+    var parent: pid_t?
+    var residentFile: Int?
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+        guard words.count >= 2 else { continue }
+        if words[0] == "PPid:" { parent = pid_t(words[1]) }
+        if words[0] == "RssFile:" { residentFile = Int(words[1]) }
+    }
+    guard let parent, let residentFile else { return nil }
+    return (parent, residentFile)
+}
+
+/// Waits at most `bound` until `pid` is blocked in system call `number`.
+private func waitUntilInSyscall(_ pid: pid_t, _ number: Int, within bound: Duration = hangBound) -> Bool {
+    let deadline = Deadline(after: bound.nonNegativeNanos)
+    while !deadline.hasPassed {
+        if let file = fopen("/proc/\(pid)/syscall", "r") {
+            var line = [CChar](repeating: 0, count: 64)
+            let read = fgets(&line, Int32(line.count), file) != nil
+            fclose(file)
+            if read, Int(String(decoding: line.prefix { $0 != 0 && $0 != 32 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) == number {
+                return true
+            }
+        }
+        sched_yield()
+    }
+    return false
+}
+
 private func killStray(_ pid: pid_t) {
     let pidfd = CPthreadShim_pidfd_open(pid, 0)
     guard pidfd >= 0 else { return }
@@ -441,6 +476,114 @@ struct IsolatedProcessTests {
         #expect(result.outcome == .signaled(terminate ? .terminate : .kill))
         // Gone by the time the call returns, not some time later.
         #expect(grandchild.hasEnded(), "the grandchild in its own session survived")
+    }
+}
+
+extension IsolatedProcessTests {
+    @Test("a double-forked descendant the supervisor adopted does not survive terminate() or kill(), though the job has no child",
+          arguments: [true, false])
+    func stopsAdoptedOrphan(terminate: Bool) throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(FixtureJob.adoptedOrphan, input: ready.path, executable: fixture)
+        let orphan = try Pinned(try pid(in: ready.readLine()))
+        // Its parent exited: it is the supervisor's child now, not the job's
+        // descendant, and the supervisor's only other child is the job.
+        #expect(procStatus(of: orphan.pid)?.parent == process.processIdentifier)
+        let result = terminate ? try process.terminate(grace: .seconds(5)) : try process.kill()
+        #expect(result.outcome == .signaled(terminate ? .terminate : .kill))
+        // It ignores SIGTERM: only the supervisor's final SIGKILL round can
+        // have ended it, which runs only while the supervisor has a child.
+        #expect(orphan.hasEnded(), "the adopted orphan survived")
+    }
+
+    @Test("kill() and terminate(grace: 0) kill the job at once, without waiting for its supervisor", arguments: [true, false])
+    func killsJobBeforeSupervisorActs(terminate: Bool) throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(FixtureJob.announce, input: ready.path, executable: fixture)
+        let job = try Pinned(try pid(in: ready.readLine()))
+        let supervisor = process.processIdentifier
+        // A stopped supervisor cannot act on any request.
+        #expect(Glibc.kill(supervisor, SIGSTOP) == 0)
+        defer { _ = Glibc.kill(supervisor, SIGCONT) }
+        #expect(waitUntilInSyscall(job.pid, Int(SYS_pause)))
+        let stop = onPlainThread { () -> ProcessOutcome<Int>? in
+            try? (terminate ? process.terminate(grace: .zero) : process.kill()).outcome
+        }
+        #expect(job.hasEnded(within: hangBound), "the job waited for its stopped supervisor")
+        _ = Glibc.kill(supervisor, SIGCONT)
+        #expect(stop() == .signaled(.kill))
+    }
+
+    @Test("the supervisor keeps none of the job's descriptors and drops the library pages it does not use")
+    func supervisorTravelsLight() throws {
+        let ready = FIFO()
+        let process = try IsolatedProcess.start(FixtureJob.announce, input: ready.path, executable: fixture)
+        let job = try pid(in: ready.readLine())
+        let supervisor = process.processIdentifier
+        #expect(waitUntilInSyscall(supervisor, Int(SYS_poll)), "the supervisor never waited")
+        // The input memfd (3) and the reply pipe (4) are the job's alone: the
+        // reply pipe ends when the job does, not when the supervisor does.
+        for fd in [WorkerEnvironment.inputFD, WorkerEnvironment.replyFD] {
+            #expect(access("/proc/\(supervisor)/fd/\(fd)", F_OK) != 0, "the supervisor holds fd \(fd)")
+        }
+        // Both are copies of the same program, which mapped the same pages
+        // as it started; the job maps again what it touches after the fork,
+        // the supervisor let go of everything and maps again what its loop
+        // uses. (Without the drop, the supervisor maps more than the job.)
+        let jobFile = try #require(procStatus(of: job)?.residentFileKiB)
+        let supervisorFile = try #require(procStatus(of: supervisor)?.residentFileKiB)
+        #expect(supervisorFile * 3 < jobFile * 2, "supervisor \(supervisorFile) KiB of file pages, job \(jobFile) KiB")
+        #expect(try process.kill().outcome == .signaled(.kill))
+    }
+}
+
+extension IsolatedProcessTests {
+    @Test("a worker started without a reply fd still forwards SIGTERM: its supervisor closes only the job's descriptors it was given")
+    func workerWithoutReplyDescriptorForwardsSignals() throws {
+        let ready = FIFO()
+        let input = try Pipes.memory(holding: try JobCoding.encode(ready.path))
+        defer { close(input) }
+        let control = try Pipes.socketPair()
+        defer { close(control.parent) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2, 4] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addclose(&actions, 4)  // no reply pipe: fd 4 is free in the worker
+        posix_spawn_file_actions_adddup2(&actions, input, WorkerEnvironment.inputFD)
+        posix_spawn_file_actions_adddup2(&actions, control.child, WorkerEnvironment.controlFD)
+        _ = CPthreadShim_posix_spawn_file_actions_addclosefrom_np(&actions, WorkerEnvironment.firstClosedFD)
+        // As IsolatedProcess spawns: nothing blocked, every signal at its default.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var everything = sigset_t()
+        var nothing = sigset_t()
+        sigfillset(&everything)
+        sigemptyset(&nothing)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setsigdefault(&attributes, &everything)
+        posix_spawnattr_setsigmask(&attributes, &nothing)
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(fixture), nil]
+        let envp = WorkerEnvironment.make(job: FixtureJob.announce.name).map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var worker: pid_t = 0
+        let err = posix_spawn(&worker, fixture, &actions, &attributes, argv, envp)
+        close(control.child)
+        try #require(err == 0, "posix_spawn of the fixture failed: \(err)")
+        let job = try Pinned(try pid(in: ready.readLine()))
+        // The supervisor made its signalfd in the free fd 4; closing "the
+        // job's fd 4" would close that, and SIGTERM would never be forwarded.
+        #expect(Glibc.kill(worker, SIGTERM) == 0)
+        #expect(job.hasEnded(within: hangBound), "SIGTERM to the supervisor did not reach the job")
+        let ended = waitForDeath(of: worker)
+        #expect(ended, "the supervisor did not end")
+        if !ended { _ = Glibc.kill(worker, SIGKILL) }
+        var status: Int32 = 0
+        #expect(waitpid(worker, &status, 0) == worker)
+        #expect(status & 0x7f == SIGTERM, "wait status \(status)")
     }
 }
 

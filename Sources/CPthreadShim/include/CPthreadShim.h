@@ -427,6 +427,22 @@ int CPthreadShim_pipe2(int fds[_Nonnull 2], int flags);
 /// waitid(P_PID, pid, ..., options) returning siginfo's si_code and si_status;
 /// both are 0 when WNOHANG found nothing to report. Returns 0, or -1 and errno.
 int CPthreadShim_waitid_pid(pid_t pid, int options, int *code, int *status);
+/// Sends one byte on a connected Unix socket with `fd` attached
+/// (SCM_RIGHTS), MSG_NOSIGNAL. Returns 0, or -1 and errno.
+int CPthreadShim_send_byte_with_fd(int socket, unsigned char byte, int fd);
+/// Receives one byte from a Unix socket without blocking, and the fd attached
+/// to it if any (close-on-exec; -1 if none; extra fds are closed). Returns 1,
+/// 0 at end of file, or -1 and errno (EAGAIN when nothing is there).
+long CPthreadShim_recv_byte_with_fd(int socket, unsigned char *byte, int *fd);
+/// Drops this process's page-table entries for every private, non-writable
+/// file mapping whose pages are all page-cache pages — none written (a
+/// private copy) or swapped out, per /proc/self/pagemap — with
+/// `madvise(MADV_DONTNEED)`: what it drops is refaulted from the page cache
+/// if touched again, as after reclaim. Returns the bytes of mappings
+/// dropped, or -1 and errno if /proc/self/maps or pagemap cannot be read.
+/// Stops early, between 1 MiB steps, once one of `stopFDs` (at most 8) is
+/// readable. For a single-threaded process: nothing may write a mapping in between.
+long CPthreadShim_drop_clean_file_mappings(const int *_Nullable stopFDs, int stopCount);
 
 #if defined(__clang__)
 #pragma clang assume_nonnull end

@@ -27,10 +27,15 @@ struct ChildProcess {
     /// (`kill(2)` and a 10 ms `waitid` poll) on a kernel that has pidfds.
     static let environmentVariable = "THREADKILL_PIDFD"
 
+    /// Whether ``environmentVariable`` turns pidfds off in this process.
+    static var pidfdsDisabled: Bool {
+        getenv(environmentVariable).map { String(cString: $0) == "0" } ?? false
+    }
+
     /// Wraps a freshly spawned, unreaped child.
     init(pid: pid_t) throws(ThreadKillError) {
         self.pid = pid
-        if let value = getenv(Self.environmentVariable), String(cString: value) == "0" {
+        if Self.pidfdsDisabled {
             pidfd = nil
             return
         }

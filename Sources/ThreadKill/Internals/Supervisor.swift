@@ -7,11 +7,15 @@ import CPthreadShim
 /// it spawned (a stream socket, fd ``WorkerEnvironment/controlFD`` in the worker).
 ///
 /// Supervisor → parent: one ``ready`` byte, sent once the supervisor is a
-/// subreaper and before it looks for requests and forks the job.
+/// subreaper and before it looks for requests and forks the job; then, once
+/// the job is forked, one ``job`` byte carrying a pidfd of the job
+/// (`SCM_RIGHTS`, sent by the job itself before it runs), so that a kill
+/// request can kill the job at once.
 /// Parent → supervisor: ``terminate`` and ``kill`` requests, each at most once.
 /// End of file means the parent is gone: the supervisor kills everything.
 enum SupervisorMessage {
     static let ready = UInt8(ascii: "R")
+    static let job = UInt8(ascii: "J")
     static let terminate = UInt8(ascii: "T")
     static let kill = UInt8(ascii: "K")
 }
@@ -36,7 +40,11 @@ enum Supervisor {
 
     /// Becomes the supervisor, runs `job` in a forked child, never returns.
     /// The caller must be single-threaded (so that `fork` is safe).
-    static func run(control: Int32, job: () -> Never) -> Never {
+    /// `jobDescriptors` are the job's alone: the supervisor closes its copies
+    /// once the job is forked (so the reply pipe ends when the job does).
+    static func run(control: Int32, jobDescriptors: [Int32], job: () -> Never) -> Never {
+        // Only those open now: a number that is free now may be the signalfd below.
+        let jobDescriptors = jobDescriptors.filter { fcntl($0, F_GETFD) >= 0 }
         // Best effort: without it (a kernel before 3.4) orphans escape to init.
         _ = CPthreadShim_prctl_set_child_subreaper()
 
@@ -68,14 +76,30 @@ enum Supervisor {
         let pid = fork()
         if pid < 0 { fatal("fork") }
         if pid == 0 {
-            close(control)
             close(signals)
             sigprocmask(SIG_SETMASK, &original, nil)
             // If the supervisor is killed from outside, the job goes with it.
             _ = CPthreadShim_prctl_set_pdeathsig(SIGKILL)
             if getppid() != supervisor { _exit(WorkerEnvironment.orphanExitStatus) }
+            // The parent's kill requests also kill the job through this pidfd,
+            // without waiting for the supervisor to wake up. Sent from here,
+            // the job's first step, so that it is there before the job runs.
+            let myself = CPthreadShim_pidfd_open(getpid(), 0)
+            if myself >= 0 {
+                _ = CPthreadShim_send_byte_with_fd(control, SupervisorMessage.job, myself)
+                close(myself)
+            }
+            close(control)
             job()
         }
+        jobDescriptors.forEach { close($0) }
+        // From here this process only runs the loop below. The library pages
+        // it has mapped would be torn down at its exit — after the job's, on
+        // the path of every ending — for nothing: drop them now, while the job
+        // starts, unless a request or a signal comes first. (The job does not
+        // share them: a fork copies no page-table entry that a fault can
+        // refill, so it maps what it touches itself.)
+        _ = [control, signals].withUnsafeBufferPointer { CPthreadShim_drop_clean_file_mappings($0.baseAddress, 2) }
 
         var jobStatus: ChildStatus?
         func reapAvailable() -> Int {
@@ -95,12 +119,12 @@ enum Supervisor {
                 break loop  // cannot wait any more: end it all rather than leak it
             }
             for signal in readSignals(signals) where forwarded.contains(signal) {
-                signalTree(signal)
+                signalTree(signal, job: pid)
             }
             _ = reapAvailable()
             if jobStatus != nil { break }
             switch readRequests(control) {
-            case .terminate: signalTree(SIGTERM)
+            case .terminate: signalTree(SIGTERM, job: pid)
             case .kill, .parentGone: break loop
             case nil: break
             }
@@ -225,9 +249,11 @@ enum Supervisor {
         return (Character(UnicodeScalar(state)), parent)
     }
 
-    /// Sends `signal` to every live descendant.
-    private static func signalTree(_ signal: Int32) {
-        for process in descendants() where !process.isZombie { send(signal, to: process) }
+    /// Sends `signal` to the job (unreaped), then to every other live descendant:
+    /// the job first, because it needs no walk of `/proc` to be found.
+    private static func signalTree(_ signal: Int32, job: pid_t) {
+        _ = kill(job, signal)
+        for process in descendants() where !process.isZombie && process.pid != job { send(signal, to: process) }
     }
 
     /// Signals one descendant without ever hitting a recycled pid: a child of
@@ -271,6 +297,7 @@ enum Supervisor {
         case .exited(let code):
             _exit(code)
         case .signaled(let sig):
+            if sig == SIGKILL { _ = kill(getpid(), SIGKILL) }  // cannot be caught, blocked or dump core
             var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
             _ = setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore)
             Glibc.signal(sig, SIG_DFL)  // the Swift runtime's crash handlers included
