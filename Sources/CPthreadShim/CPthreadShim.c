@@ -59,7 +59,13 @@ TK_SHIM CPthreadShim_block *CPthreadShim_block_create(void) {
     return calloc(1, sizeof(CPthreadShim_block));
 }
 
-TK_SHIM void CPthreadShim_block_destroy(CPthreadShim_block *b) { free(b); }
+TK_SHIM void CPthreadShim_block_destroy(CPthreadShim_block *b) {
+    // The retry timer of a thread that has ended (one made before a fork is
+    // not this process's).
+    if (b->retry_timer && b->retry_generation == CPthreadShim_fork_generation())
+        syscall(SYS_timer_delete, b->retry_timer - 1);
+    free(b);
+}
 
 TK_SHIM void CPthreadShim_thread_bind(CPthreadShim_block *b) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);

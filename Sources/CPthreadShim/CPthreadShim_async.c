@@ -10,6 +10,9 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct CPthreadShim_async_region {
     sigjmp_buf landing;
@@ -420,8 +423,6 @@ static _Thread_local struct {
 } tk_hijack __attribute__((tls_model("initial-exec")));
 
 #include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 // XSAVE saves every register state the returning function may have set; its
 // area size depends on the CPU features the kernel enabled. A process running
@@ -558,6 +559,51 @@ void CPthreadShim_hijack_fire(uintptr_t *continuation, uintptr_t sp, uintptr_t f
 }
 #endif
 
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+// A declined kill is retried by the thread's own timer: a one-shot
+// CLOCK_MONOTONIC POSIX timer (an hrtimer) that signals this thread again
+// TK_RETRY_NS later. The watchdog also resends, but it is a thread: with both
+// CPUs busy it waited a whole scheduler tick (3.7 ms at HZ 250) to run, where
+// 200 µs was asked. The timer fires from the timer interrupt and needs no
+// thread to be scheduled. (A timer on the thread's CPU-time clock would not
+// do: those expire only at the tick.) Made on the first decline, kept for the
+// thread's life (CPthreadShim_block_destroy), disarmed when the region ends.
+// Async-signal-safe: raw system calls only.
+enum { TK_RETRY_NS = 100 * 1000 };
+
+static void tk_retry_later(CPthreadShim_block *b) {
+    uint32_t generation = CPthreadShim_fork_generation();
+    if (b->retry_timer == 0 || b->retry_generation != generation) {
+        struct sigevent ev;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_THREAD_ID;
+        ev.sigev_signo = CPthreadShim_signal_current();
+        ev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+        int id = -1;
+        if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0) return;
+        b->retry_timer = id + 1;
+        b->retry_generation = generation;
+    }
+    struct itimerspec when = {.it_value = {.tv_sec = 0, .tv_nsec = TK_RETRY_NS}};
+    if (syscall(SYS_timer_settime, b->retry_timer - 1, 0, &when, NULL) == 0) {
+        b->retry_armed = 1;
+        __atomic_fetch_add(&b->retries, 1, __ATOMIC_RELAXED);
+    }
+}
+
+// The region ended: a retry must not interrupt what the thread does next.
+static void tk_retry_disarm(CPthreadShim_block *b) {
+    if (!b->retry_armed) return;
+    b->retry_armed = 0;
+    struct itimerspec never;
+    memset(&never, 0, sizeof never);
+    if (b->retry_generation == CPthreadShim_fork_generation())
+        syscall(SYS_timer_settime, b->retry_timer - 1, 0, &never, NULL);
+}
+
 void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno, int from_sender) {
 #if defined(__x86_64__) || defined(__aarch64__)
     tk_region *r = b->async;
@@ -569,6 +615,8 @@ void tk_async_try_jump(CPthreadShim_block *b, ucontext_t *uc, int saved_errno, i
     int reason = tk_check(b, r, &at);
     if (reason >= 0) {
         __atomic_fetch_add(&b->declines[reason], 1, __ATOMIC_RELAXED);
+        // A mask's end takes the kill itself; anywhere else, try again soon.
+        if (reason != CPthreadShim_DECLINE_MASKED) tk_retry_later(b);
 #if defined(__x86_64__)
         if (reason == CPthreadShim_DECLINE_PC || reason == CPthreadShim_DECLINE_FRAME ||
             reason == CPthreadShim_DECLINE_STACK_WORD) {
@@ -607,6 +655,7 @@ TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), 
         // Landed: the mask is back to what it was at sigsetjmp (signal blocked).
         __atomic_store_n(&b->async, region.prev, __ATOMIC_SEQ_CST);
         __atomic_store_n(&b->region, region.saved_region, __ATOMIC_SEQ_CST);
+        if (region.prev == NULL) tk_retry_disarm(b);
         return 1;
     }
     sigset_t set;
@@ -623,5 +672,6 @@ TK_SHIM int CPthreadShim_async_run(CPthreadShim_block *b, void (*body)(void *), 
     if (tk_hijack.region == &region) tk_hijack_disarm();
 #endif
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (region.prev == NULL) tk_retry_disarm(b);
     return 0;
 }

@@ -38,6 +38,10 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
     public var jumpsOnReturn: Int
     /// Return addresses the handler replaced (one per thread at a time).
     public var returnsHijacked: Int
+    /// Retries the handler armed after a decline: the thread's own timer
+    /// signals it again 100 µs on, needing no other thread to run
+    /// (Docs/SafetyModel.md, "Retries").
+    public var retries: Int
     /// Declined jumps, by reason.
     public var declines: [DeclineReason: Int]
 
@@ -48,6 +52,7 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
         jumps = Int(CPthreadShim_jumps(block))
         jumpsOnReturn = Int(CPthreadShim_landed_on_return(block))
         returnsHijacked = Int(CPthreadShim_returns_hijacked(block))
+        retries = Int(CPthreadShim_retries(block))
         declines = [:]
         for reason in DeclineReason.allCases {
             let count = Int(CPthreadShim_declines(block, reason.cValue))
@@ -59,6 +64,7 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
         jumps -= earlier.jumps
         jumpsOnReturn -= earlier.jumpsOnReturn
         returnsHijacked -= earlier.returnsHijacked
+        retries -= earlier.retries
         for (reason, count) in earlier.declines {
             let left = (declines[reason] ?? 0) - count
             declines[reason] = left > 0 ? left : nil

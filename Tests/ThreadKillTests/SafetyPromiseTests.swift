@@ -197,6 +197,15 @@ struct SafetyPromiseTests {
         #expect(stillRunning == 0, "\(stillRunning) of 8 threads outlived their budget by 30 s")
     }
 
+    @Test("a declined kill is retried by the thread's own timer: it lands with the watchdog's resends off, in a loop that is ~99 % JIT code (child process)",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
+    func declinedKillsRetryOnTheirOwn() throws {
+        let (status, output) = try runFixture(["retry-timer"])
+        #expect(status == 0, "\(output)")
+        #expect(output == String(repeating: "landed interrupted after retries\n", count: 3), "\(output)")
+    }
+
     @Test("a catch-all around ctx.sleep no longer spins after a stop: the swallowed re-throws pause, and are counted",
           .timeLimit(.minutes(1)))
     func swallowedStopDoesNotSpin() throws {

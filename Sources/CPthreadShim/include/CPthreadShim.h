@@ -124,6 +124,10 @@ typedef struct CPthreadShim_block {
     uint32_t declines[CPthreadShim_DECLINE_COUNT];  ///< owner's handler only, by reason
     uint32_t returns_hijacked;  ///< owner's handler only: return addresses it replaced
     uint32_t landed_on_return;  ///< owner only: of `jumps`, those made by a hijacked return
+    int32_t retry_timer;        ///< owner only: the retry timer's kernel id + 1 (0: none yet)
+    uint32_t retry_generation;  ///< the fork generation `retry_timer` was made in
+    int32_t retry_armed;        ///< owner only: the retry timer may still fire
+    uint32_t retries;           ///< owner's handler only: retries it armed after a decline
 } CPthreadShim_block;
 
 /// Declines counted for `reason` (a CPthreadShim_DECLINE_* value).
@@ -137,6 +141,10 @@ static inline uint32_t CPthreadShim_jumps(const CPthreadShim_block *b) {
 /// Return addresses the handler replaced to land a kill when the runtime returns.
 static inline uint32_t CPthreadShim_returns_hijacked(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->returns_hijacked, __ATOMIC_RELAXED);
+}
+/// Retries the handler armed after declining (the thread's own timer signals it again).
+static inline uint32_t CPthreadShim_retries(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->retries, __ATOMIC_RELAXED);
 }
 /// Kills that landed when a hijacked return brought the thread back to its own code.
 static inline uint32_t CPthreadShim_landed_on_return(const CPthreadShim_block *b) {
