@@ -204,7 +204,10 @@ struct SafetyPromiseTests {
     func declinedKillsRetryOnTheirOwn() throws {
         let (status, output) = try runFixture(["retry-timer"])
         #expect(status == 0, "\(output)")
-        #expect(output == String(repeating: "landed interrupted after retries\n", count: 3), "\(output)")
+        // Each thread lands (about 1 % do at the first signal, with no retry);
+        // without retries a thread whose first signal is declined never does.
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("landed interrupted") }, "\(output)")
     }
     #endif
 
