@@ -571,10 +571,18 @@ void CPthreadShim_hijack_fire(uintptr_t *continuation, uintptr_t sp, uintptr_t f
 // thread to be scheduled. (A timer on the thread's CPU-time clock would not
 // do: those expire only at the tick.) Made on the first decline, kept for the
 // thread's life (CPthreadShim_block_destroy), disarmed when the region ends.
-// Async-signal-safe: raw system calls only.
+// Retries spend a budget that every sender's CPthreadShim_kick refills: when
+// the watchdog gives up on a kill (its resend window), the retries end
+// CPthreadShim_RETRY_BUDGET x 100 µs later, and foreign code that the kill
+// can never land in stops seeing the signal (and its EINTRs).
+// Async-signal-safe: raw system calls and atomics only.
 enum { TK_RETRY_NS = 100 * 1000 };
 
 static void tk_retry_later(CPthreadShim_block *b) {
+    uint32_t left = __atomic_load_n(&b->retry_budget, __ATOMIC_RELAXED);
+    if (left == 0) return;
+    // Lost to a concurrent refill: the budget is full again, nothing to spend.
+    __atomic_compare_exchange_n(&b->retry_budget, &left, left - 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     uint32_t generation = CPthreadShim_fork_generation();
     if (b->retry_timer == 0 || b->retry_generation != generation) {
         struct sigevent ev;

@@ -39,6 +39,15 @@ long tk_test_leaf_usleep(void *microseconds) {
     return nanosleep(&request, NULL) == 0 ? 0 : -errno;
 }
 
+long tk_test_sleeps_interrupted(long sleeps, long nanoseconds) {
+    __atomic_store_n(&tk_test_inside_flag, 1, __ATOMIC_RELEASE);
+    long interrupted = 0;
+    for (long i = 0; i < sleeps; i++) {
+        struct timespec left = {.tv_sec = nanoseconds / 1000000000, .tv_nsec = nanoseconds % 1000000000};
+        while (nanosleep(&left, &left) != 0 && errno == EINTR) interrupted++;
+    }
+    return interrupted;
+}
 
 size_t tk_test_malloc_in_use(void) { return mallinfo2().uordblks; }
 

@@ -1,49 +1,105 @@
-// `retry-timer`: a kill aimed at a loop that spends ~99 % of its time in
-// anonymous executable code (a JIT's, which no check can vouch for and no
-// return of which can be hijacked), with the watchdog's resends turned off
-// (`resendWindow` zero): only the declining handler's own retry timer can
-// send the signal that finds the loop in its own code. A child process,
-// since `resendWindow` is process-wide. Prints "landed N" per thread, or
-// "not landed" and exits 1.
+// The declining handler's retry timer, with the watchdog's resends turned off
+// (`resendWindow` zero, process-wide: hence a child process). Both scenarios
+// run their threads in a JIT loop: anonymous executable code, which no check
+// can vouch for and no return of which can be hijacked.
+//
+// `retry-timer`: a loop that is part JIT code, part its own. A kill whose
+//   first signal is declined lands only if a retry finds the loop's own code.
+//   Prints "landed N after retries" per such thread (three of them), or
+//   "not landed" and exits 1.
+// `retry-budget`: a C loop of 1 ms sleeps called through a JIT thunk (so the
+//   kill can land nowhere inside it) with a kill pending. Retries spend a
+//   budget that only a sender refills: prints "eintrs N retries R kill K",
+//   N the EINTRs its sleeps saw, K the kill taken at the checkpoint after.
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPthreadShim
+import CThreadKillTestSupport
 import Synchronization
 import ThreadKill
 
-func retryTimerScenario() throws {
-    #if arch(x86_64)
-    KillableThreads.resendWindow = .zero
-    // mov ecx, 0x1000; 1: dec ecx; jnz 1b; ret — about a microsecond per call.
-    let code: [UInt8] = [0xb9, 0x00, 0x10, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xc3]
+#if arch(x86_64)
+/// Copies x86_64 machine code into a fresh executable anonymous page.
+private func jitPage(_ code: [UInt8]) throws -> UnsafeMutableRawPointer {
     let size = Int(sysconf(Int32(_SC_PAGESIZE)))
     guard let page = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), page != MAP_FAILED else {
         throw FixtureError(detail: "mmap: errno \(errno)")
     }
     page.copyMemory(from: code, byteCount: code.count)
     guard mprotect(page, size, PROT_READ | PROT_EXEC) == 0 else { throw FixtureError(detail: "mprotect: errno \(errno)") }
+    return page
+}
+#endif
+
+func retryTimerScenario() throws {
+    #if arch(x86_64)
+    KillableThreads.resendWindow = .zero
+    // mov ecx, 0x1000; 1: dec ecx; jnz 1b; ret — about a microsecond per call.
     typealias Spin = @convention(c) () -> Void
-    let jit = unsafeBitCast(page, to: Spin.self)
-    // Three threads in a row: a first signal that happens to find the loop's
-    // own code (about 1 %) lands with no retry; three in a row do not.
-    for _ in 0..<3 {
+    let jit = unsafeBitCast(try jitPage([0xb9, 0x00, 0x10, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xc3]), to: Spin.self)
+    // Some signals find the loop's own code and land at once; a thread whose
+    // first signal was declined (it armed a retry) never lands without one.
+    var retried = 0
+    for _ in 0..<500 where retried < 3 {
         let running = Atomic(false)
         let thread = try KillableThread(name: "retry-timer") { ctx in
+            let own = Atomic(0)
             try ctx.asyncKillable {
                 running.store(true, ordering: .releasing)
-                while true { jit() }
+                while true {
+                    jit()
+                    for _ in 0..<100 { own.add(1, ordering: .relaxed) }  // own code, about as long
+                }
             }
         }
         while !running.load(ordering: .acquiring) { sched_yield() }
         try thread.interrupt()
-        guard let outcome = try thread.join(timeout: .seconds(10)) else {
+        guard let outcome = try thread.join(timeout: .seconds(5)) else {
             say("not landed: \(thread.ref.injectionStatistics)")
             exit(1)
         }
         let statistics = thread.ref.injectionStatistics
-        say("landed \(outcome.report?.reason.rawValue ?? "-") after \(statistics.retries > 0 ? "retries" : "no retry")")
+        if statistics.retries > 0 {
+            retried += 1
+            say("landed \(outcome.report?.reason.rawValue ?? "-") after retries")
+        }
     }
     #else
     throw FixtureError(detail: "retry-timer: the JIT loop is x86_64 machine code")
     #endif
 }
+
+func retryBudgetScenario() throws {
+    #if arch(x86_64)
+    KillableThreads.resendWindow = .zero
+    // A frame whose return address is JIT code, around a call of the C loop:
+    // push rbp; mov rbp, rsp; mov rax, rdi; mov rdi, rsi; mov rsi, rdx;
+    // mov rdx, rcx; call rax; pop rbp; ret
+    let thunkCode: [UInt8] = [0x55, 0x48, 0x89, 0xe5, 0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7,
+                              0x48, 0x89, 0xd6, 0x48, 0x89, 0xca, 0xff, 0xd0, 0x5d, 0xc3]
+    typealias Sleeps = @convention(c) (Int, Int) -> Int
+    typealias Thunk = @convention(c) (Sleeps, Int, Int) -> Int
+    let thunk = unsafeBitCast(try jitPage(thunkCode), to: Thunk.self)
+    tk_test_reset()
+    let eintrs = Atomic(-1)
+    let thread = try KillableThread(name: "retry-budget") { ctx in
+        try ctx.asyncKillable {
+            // 300 sleeps of 1 ms: unbounded retries would interrupt them ~3,000 times.
+            eintrs.store(thunk(tk_test_sleeps_interrupted, 300, 1_000_000), ordering: .releasing)
+        }
+        try ctx.checkpoint()  // the kill is still pending: taken here
+    }
+    while tk_test_inside() == 0 { sched_yield() }
+    try thread.interrupt()
+    guard let outcome = try thread.join(timeout: .seconds(30)) else {
+        say("not ended: \(thread.ref.injectionStatistics)")
+        exit(1)
+    }
+    let statistics = thread.ref.injectionStatistics
+    say("eintrs \(eintrs.load(ordering: .acquiring)) retries \(statistics.retries) kill \(outcome.report?.reason.rawValue ?? "-")")
+    #else
+    throw FixtureError(detail: "retry-budget: the JIT thunk is x86_64 machine code")
+    #endif
+}
+

@@ -198,16 +198,33 @@ struct SafetyPromiseTests {
     }
 
     #if arch(x86_64)  // the fixture's JIT loop is x86_64 machine code
-    @Test("a declined kill is retried by the thread's own timer: it lands with the watchdog's resends off, in a loop that is ~99 % JIT code (child process)",
+    @Test("a declined kill is retried by the thread's own timer: it lands with the watchdog's resends off, in a loop of JIT and own code (child process)",
           .timeLimit(.minutes(1)),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func declinedKillsRetryOnTheirOwn() throws {
         let (status, output) = try runFixture(["retry-timer"])
         #expect(status == 0, "\(output)")
-        // Each thread lands (about 1 % do at the first signal, with no retry);
-        // without retries a thread whose first signal is declined never does.
+        // Three threads whose first signal was declined each land; without
+        // retries such a thread never does (the fixture exits 1).
         let lines = output.split(separator: "\n")
-        #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("landed interrupted") }, "\(output)")
+        #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after retries" }, "\(output)")
+    }
+
+    @Test("retries end with their budget: foreign code a pending kill cannot land in stops seeing EINTR once no sender signals (child process)",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
+    func retriesEndWithTheirBudget() throws {
+        let (status, output) = try runFixture(["retry-budget"])
+        #expect(status == 0, "\(output)")
+        // "eintrs N retries R kill K": 300 sleeps of 1 ms under a kill that
+        // is sent once; unbounded retries interrupt them ~3,000 times.
+        let words = output.split(whereSeparator: \.isWhitespace)
+        try #require(words.count == 6 && words[0] == "eintrs" && words[2] == "retries" && words[4] == "kill", "\(output)")
+        let eintrs = try #require(Int(words[1])), retries = try #require(Int(words[3]))
+        let budget = Int(CPthreadShim_RETRY_BUDGET)
+        #expect(eintrs >= 1, "the kill never reached the sleeps: \(output)")
+        #expect(eintrs <= budget + 1 && retries <= budget, "\(output)")
+        #expect(words[5] == "interrupted", "the kill was lost: \(output)")  // still pending, taken after
     }
     #endif
 

@@ -128,7 +128,13 @@ typedef struct CPthreadShim_block {
     uint32_t retry_generation;  ///< the fork generation `retry_timer` was made in
     int32_t retry_armed;        ///< owner only: the retry timer may still fire
     uint32_t retries;           ///< owner's handler only: retries it armed after a decline
+    uint32_t retry_budget;      ///< atomic: retries left; every CPthreadShim_kick refills it
 } CPthreadShim_block;
+
+/// Retries a declining handler may arm after the last signal a sender sent
+/// (CPthreadShim_kick refills the budget): at one per 100 µs, retries end
+/// 10 ms after the watchdog's last resend, however long a kill stays pending.
+enum { CPthreadShim_RETRY_BUDGET = 100 };
 
 /// Declines counted for `reason` (a CPthreadShim_DECLINE_* value).
 static inline uint32_t CPthreadShim_declines(const CPthreadShim_block *b, int reason) {

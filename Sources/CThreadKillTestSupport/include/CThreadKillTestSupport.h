@@ -46,6 +46,12 @@ long tk_test_leaf_usleep(void *_Nullable microseconds);
 /// prologue's at every return from memchr (its own rbp, then a libc address).
 void tk_test_memchr_loop_stale_words(const void *buffer, size_t count);
 
+/// Sleeps `sleeps` times for `nanoseconds` each with nanosleep(3), going on
+/// with the remaining time after an EINTR, once it has set `tk_test_inside`.
+/// Returns the EINTRs it saw: what foreign code that a pending kill keeps
+/// signalling would see.
+long tk_test_sleeps_interrupted(long sleeps, long nanoseconds);
+
 /// The system call glibc's nanosleep makes (clock_nanosleep): where that leaf blocks.
 long tk_test_SYS_clock_nanosleep(void);
 
