@@ -76,12 +76,23 @@ public struct KillContext {
     @inline(never)
     func deliver(_ point: Point) throws {
         if CPthreadShim_uninterruptible_depth(block) > 0 { return }
+        let kill: (any Error)?
         switch point {
-        case .checkpoint: if CPthreadShim_mask_depth(block) > 0 { return }
-        case .interruptible(let deadline): pauseIfSwallowing(until: deadline)
-        case .interruptibleLocked: break
+        case .checkpoint:
+            if CPthreadShim_mask_depth(block) > 0 { return }
+            kill = core.takeKill()
+        case .interruptible(let deadline):
+            // The swallowed-kill check and the take under one lock: nothing
+            // was swallowed in the common case, and the kill is taken at once.
+            switch core.takeKillUnlessSwallowed() {
+            case .kill(let taken): kill = taken
+            case .pause(let nanos):
+                pause(nanos, until: deadline)
+                kill = core.takeKill()
+            }
+        case .interruptibleLocked: kill = core.takeKill()
         }
-        if let kill = core.takeKill() {
+        if let kill {
             KillEvents.delivering(kill, on: core)
             throw kill
         }
@@ -94,6 +105,10 @@ public struct KillContext {
     /// 100 % CPU. A new kill ends the pause at once. See CooperativeStop.md.
     func pauseIfSwallowing(until deadline: Deadline) {
         guard let pause = core.swallowedStickyPause() else { return }
+        self.pause(pause, until: deadline)
+    }
+
+    private func pause(_ pause: UInt64, until deadline: Deadline) {
         let nanos = min(pause, deadline.remaining ?? pause)
         guard nanos > 0 else { return }
         var ts = timespec(nanos: nanos)

@@ -184,8 +184,8 @@ enum KillEvents {
 
     /// The thread's body ended with `outcome`; on the thread, before its exit gate.
     @inline(__always)
-    static func ended<Value>(_ outcome: Outcome<Value>, on core: ThreadCore) {
-        if isOn.load(ordering: .relaxed) { endedSlow(report: outcome.report, error: outcome.ownError, on: core) }
+    static func ended(_ ending: Ending, on core: ThreadCore) {
+        if isOn.load(ordering: .relaxed) { endedSlow(report: ending.report, error: ending.ownError, on: core) }
     }
 
     @inline(never)
@@ -234,13 +234,5 @@ enum KillEvents {
                 events.forEach(hook)
             }
         }
-    }
-}
-
-extension Outcome {
-    /// The body's own error, if it threw one.
-    var ownError: (any Error)? {
-        if case .threw(let error) = self { return error }
-        return nil
     }
 }

@@ -94,17 +94,19 @@ public final class KillableThread<Value: Sendable>: Sendable {
         }
     }
 
-    fileprivate static func run(_ body: @escaping (KillContext) throws -> Value, core: ThreadCore, cleanups: CleanupStack) -> Outcome<Value> {
+    /// Runs the body; a returned value goes into `box`, unpublished, and the
+    /// rest of the outcome is returned (published once the cleanups ran).
+    fileprivate static func run(_ body: @escaping (KillContext) throws -> Value, core: ThreadCore, cleanups: CleanupStack, box: OutcomeBox<Value>) -> Ending {
         // The context holds both unowned: this frame keeps them alive while the body runs.
         let ctx = KillContext(core: core, cleanups: cleanups)
         // The thread is the outermost cleanup scope: what `onKill` registered
         // outside any async region runs when the body ends.
         defer { withExtendedLifetime((core, cleanups)) { cleanups.unwind(to: 0, block: core.block) } }
         do {
-            return .returned(try body(ctx))
+            box.store(try body(ctx))
+            return .returned
         } catch let kill as KillError {
-            ctx.core.endingKill = kill
-            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.timesThrown(kill))
+            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.recordEnding(by: kill))
             return .killed(report)
         } catch {
             return .threw(error)
@@ -189,10 +191,43 @@ public enum ThreadState: String, Sendable {
     case finished
 }
 
-final class OutcomeBox<Value: Sendable>: Sendable {
-    private let outcome = Mutex<Outcome<Value>?>(nil)
-    func set(_ value: Outcome<Value>) { outcome.withMaskedLock { $0 = value } }
-    func get() -> Outcome<Value>? { outcome.withMaskedLock { $0 } }
+/// How a body ended, without the value it returned. Not generic: the thread
+/// ends (by a kill, above all) with no generic metadata lookups, which an
+/// unspecialized `Outcome<Value>` costs at every use.
+enum Ending: Sendable {
+    case returned
+    case threw(any Error)
+    case killed(KillReport)
+
+    var report: KillReport? {
+        if case .killed(let report) = self { return report }
+        return nil
+    }
+
+    var ownError: (any Error)? {
+        if case .threw(let error) = self { return error }
+        return nil
+    }
+}
+
+/// The thread's outcome: its ``Ending``, and the value if it returned one.
+final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`: see `store`
+    private let ending = Mutex<Ending?>(nil)
+    /// Written once by the thread (``store(_:)``) before ``publish(_:)``,
+    /// read only after ``get()`` saw the ending under the lock.
+    private var value: Value?
+
+    func store(_ value: Value) { self.value = value }
+    func publish(_ ending: Ending) { self.ending.withMaskedLock { $0 = ending } }
+
+    func get() -> Outcome<Value>? {
+        switch ending.withMaskedLock({ $0 }) {
+        case nil: return nil
+        case .returned: return .returned(value!)
+        case .threw(let error): return .threw(error)
+        case .killed(let report): return .killed(report)
+        }
+    }
 }
 
 /// What the new thread starts with. One object (no closure context beside
@@ -217,9 +252,9 @@ private final class TypedStart<Value: Sendable>: ThreadStart {
     }
 
     override func run() {
-        let outcome = KillableThread<Value>.run(body, core: core, cleanups: cleanups)
-        KillEvents.ended(outcome, on: core)
-        box.set(outcome)
+        let ending = KillableThread<Value>.run(body, core: core, cleanups: cleanups, box: box)
+        KillEvents.ended(ending, on: core)
+        box.publish(ending)
     }
 }
 

@@ -500,52 +500,78 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// error, then an interrupt, then a budget kill (each consumed), then a
     /// stop (sticky: returned again at every later call).
     func takeKill() -> (any Error)? {
-        requests.withMaskedLock { r -> (any Error)? in
-            let bits = CPthreadShim_kill_load(block)
-            func consume(_ bit: Int) { _ = CPthreadShim_kill_clear(block, UInt32(bit)) }
-            if bits & UInt32(CPthreadShim_KILL_RAISE) != 0, let error = r.raise {
-                r.raise = nil
-                consume(CPthreadShim_KILL_RAISE)
-                return error
-            }
-            if bits & UInt32(CPthreadShim_KILL_INTERRUPT) != 0, let kill = r.interrupt {
-                r.interrupt = nil
-                consume(CPthreadShim_KILL_INTERRUPT)
-                return kill
-            }
-            if bits & UInt32(CPthreadShim_KILL_BUDGET) != 0, let kill = r.budget {
-                r.budget = nil
-                consume(CPthreadShim_KILL_BUDGET)
-                return kill
-            }
-            if bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0, let kill = r.cancelled {
-                r.cancelledThrows += 1
-                return kill
-            }
-            if bits & UInt32(CPthreadShim_KILL_STOP) != 0, let kill = r.stop {
-                r.stopThrows += 1
-                return kill
-            }
-            return nil
+        requests.withMaskedLock { r in take(from: &r, bits: CPthreadShim_kill_load(block)) }
+    }
+
+    /// What an interruptible call does first: ``takeKill()``, unless the body
+    /// has swallowed the pending sticky kill and the call should pause before
+    /// throwing it again (``swallowedStickyPause()``): then the pause, and no
+    /// kill is taken. One lock for both.
+    func takeKillUnlessSwallowed() -> KillOrPause {
+        requests.withMaskedLock { r in
+            let bits = CPthreadShim_kill_load_acquire(block)
+            if let pause = Self.swallowedPause(r, bits: bits) { return .pause(pause) }
+            return .kill(take(from: &r, bits: bits))
         }
+    }
+
+    enum KillOrPause {
+        case kill((any Error)?)
+        case pause(UInt64)
+    }
+
+    private func take(from r: inout Requests, bits: UInt32) -> (any Error)? {
+        func consume(_ bit: Int) { _ = CPthreadShim_kill_clear(block, UInt32(bit)) }
+        if bits & UInt32(CPthreadShim_KILL_RAISE) != 0, let error = r.raise {
+            r.raise = nil
+            consume(CPthreadShim_KILL_RAISE)
+            return error
+        }
+        if bits & UInt32(CPthreadShim_KILL_INTERRUPT) != 0, let kill = r.interrupt {
+            r.interrupt = nil
+            consume(CPthreadShim_KILL_INTERRUPT)
+            return kill
+        }
+        if bits & UInt32(CPthreadShim_KILL_BUDGET) != 0, let kill = r.budget {
+            r.budget = nil
+            consume(CPthreadShim_KILL_BUDGET)
+            return kill
+        }
+        if bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0, let kill = r.cancelled {
+            r.cancelledThrows += 1
+            return kill
+        }
+        if bits & UInt32(CPthreadShim_KILL_STOP) != 0, let kill = r.stop {
+            r.stopThrows += 1
+            return kill
+        }
+        return nil
     }
 
     /// How many times `kill` was thrown in this thread (sticky kills may be
     /// thrown many times; the others once).
     func timesThrown(_ kill: KillError) -> Int {
+        requests.withMaskedLock { r in Self.timesThrown(kill, r) }
+    }
+
+    private static func timesThrown(_ kill: KillError, _ r: Requests) -> Int {
+        if kill == r.cancelled as? KillError { return r.cancelledThrows }
+        if kill == r.stop as? KillError { return r.stopThrows }
+        return 1
+    }
+
+    /// Records that `kill` ended the body (``endingKill``) and returns how many
+    /// times it was thrown (``timesThrown(_:)``). One lock for both.
+    func recordEnding(by kill: KillError) -> Int {
         requests.withMaskedLock { r in
-            if kill == r.cancelled as? KillError { return r.cancelledThrows }
-            if kill == r.stop as? KillError { return r.stopThrows }
-            return 1
+            r.endingKill = kill
+            return Self.timesThrown(kill, r)
         }
     }
 
     /// The kill that ended the thread's body, if one did. Set before the exit
     /// gate, so it is known once ``waitDone(until:)`` returns true.
-    var endingKill: KillError? {
-        get { requests.withMaskedLock { $0.endingKill } }
-        set { requests.withMaskedLock { $0.endingKill = newValue } }
-    }
+    var endingKill: KillError? { requests.withMaskedLock { $0.endingKill } }
 
     /// Throws of sticky kills so far, whatever their fate.
     var stickyThrows: Int { requests.withMaskedLock { $0.stopThrows + $0.cancelledThrows } }
@@ -558,11 +584,18 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// at once (it changes the kill word the pause waits on).
     func swallowedStickyPause() -> UInt64? {
         let bits = CPthreadShim_kill_load_acquire(block)
+        guard Self.onlySticky(bits) else { return nil }
+        return requests.withMaskedLock { r in Self.swallowedPause(r, bits: bits) }
+    }
+
+    private static func onlySticky(_ bits: UInt32) -> Bool {
         let sticky = UInt32(CPthreadShim_KILL_STOP | CPthreadShim_KILL_CANCELLED)
-        guard bits != 0, bits & ~sticky == 0 else { return nil }
-        let swallowed = requests.withMaskedLock { r in
-            bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0 ? r.cancelledThrows : r.stopThrows
-        }
+        return bits != 0 && bits & ~sticky == 0
+    }
+
+    private static func swallowedPause(_ r: Requests, bits: UInt32) -> UInt64? {
+        guard onlySticky(bits) else { return nil }
+        let swallowed = bits & UInt32(CPthreadShim_KILL_CANCELLED) != 0 ? r.cancelledThrows : r.stopThrows
         guard swallowed > 0 else { return nil }
         return min(1_000_000 << UInt64(min(swallowed - 1, 20)), 100_000_000)
     }
