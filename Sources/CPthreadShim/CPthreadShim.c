@@ -258,9 +258,6 @@ TK_SHIM int CPthreadShim_pthread_create(pthread_t *out, size_t stack_size, void 
 }
 
 TK_SHIM int CPthreadShim_kick(CPthreadShim_block *b, pthread_t t) {
-    // A sender still wants the kill taken: the declining handler may retry
-    // again (refilled even when another sender's signal is the one in flight).
-    __atomic_store_n(&b->retry_budget, CPthreadShim_RETRY_BUDGET, __ATOMIC_RELAXED);
     uint32_t sent = __atomic_load_n(&b->sent, __ATOMIC_ACQUIRE);
     if (sent != __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE)) return 0;
     if (!__atomic_compare_exchange_n(&b->sent, &sent, sent + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))

@@ -565,24 +565,22 @@ void CPthreadShim_hijack_fire(uintptr_t *continuation, uintptr_t sp, uintptr_t f
 
 // A declined kill is retried by the thread's own timer: a one-shot
 // CLOCK_MONOTONIC POSIX timer (an hrtimer) that signals this thread again
-// TK_RETRY_NS later. The watchdog also resends, but it is a thread: with both
+// CPthreadShim_RETRY_INTERVAL_NS later. The watchdog also resends, but it is a thread: with both
 // CPUs busy it waited a whole scheduler tick (3.7 ms at HZ 250) to run, where
 // 200 µs was asked. The timer fires from the timer interrupt and needs no
 // thread to be scheduled. (A timer on the thread's CPU-time clock would not
 // do: those expire only at the tick.) Made on the first decline, kept for the
 // thread's life (CPthreadShim_block_destroy), disarmed when the region ends.
-// Retries spend a budget that every sender's CPthreadShim_kick refills: when
-// the watchdog gives up on a kill (its resend window), the retries end
-// CPthreadShim_RETRY_BUDGET x 100 µs later, and foreign code that the kill
-// can never land in stops seeing the signal (and its EINTRs).
-// Async-signal-safe: raw system calls and atomics only.
-enum { TK_RETRY_NS = 100 * 1000 };
-
+// Retries end at `retry_until`, which the sender set when it posted the kill
+// (the end of the watchdog's resend window, and a little more): a kill that
+// can never land (pending in foreign code it may not jump out of) does not
+// keep signalling the thread, and that code seeing EINTRs, for ever.
+// Async-signal-safe: clock_gettime, raw system calls and atomics only.
 static void tk_retry_later(CPthreadShim_block *b) {
-    uint32_t left = __atomic_load_n(&b->retry_budget, __ATOMIC_RELAXED);
-    if (left == 0) return;
-    // Lost to a concurrent refill: the budget is full again, nothing to spend.
-    __atomic_compare_exchange_n(&b->retry_budget, &left, left - 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec >= __atomic_load_n(&b->retry_until, __ATOMIC_RELAXED))
+        return;
     uint32_t generation = CPthreadShim_fork_generation();
     if (b->retry_timer == 0 || b->retry_generation != generation) {
         struct sigevent ev;
@@ -595,7 +593,7 @@ static void tk_retry_later(CPthreadShim_block *b) {
         b->retry_timer = id + 1;
         b->retry_generation = generation;
     }
-    struct itimerspec when = {.it_value = {.tv_sec = 0, .tv_nsec = TK_RETRY_NS}};
+    struct itimerspec when = {.it_value = {.tv_sec = 0, .tv_nsec = CPthreadShim_RETRY_INTERVAL_NS}};
     if (syscall(SYS_timer_settime, b->retry_timer - 1, 0, &when, NULL) == 0) {
         b->retry_armed = 1;
         __atomic_fetch_add(&b->retries, 1, __ATOMIC_RELAXED);

@@ -39,9 +39,8 @@ public struct InjectionStatistics: Sendable, Hashable, CustomStringConvertible {
     /// Return addresses the handler replaced (one per thread at a time).
     public var returnsHijacked: Int
     /// Retries the handler armed after a decline: the thread's own timer
-    /// signals it again 100 µs on, needing no other thread to run. At most
-    /// 100 follow the last signal a sender sent (the kill, or a watchdog
-    /// resend): they end 10 ms after the watchdog gives up on a kill
+    /// signals it again 100 µs on, needing no other thread to run. They end
+    /// 10 ms after the kill's ``KillableThreads/resendWindow``
     /// (Docs/SafetyModel.md, "Retries").
     public var retries: Int
     /// Declined jumps, by reason.

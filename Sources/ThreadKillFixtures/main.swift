@@ -309,8 +309,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     try orphanTreeScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "retry-timer" {
     try retryTimerScenario()
-} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "retry-budget" {
-    try retryBudgetScenario()
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "retry-window" {
+    try retryWindowScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "tick-timers" {
     try tickTimersScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "pays-nothing" {

@@ -210,20 +210,22 @@ struct SafetyPromiseTests {
         #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after retries" }, "\(output)")
     }
 
-    @Test("retries end with their budget: foreign code a pending kill cannot land in stops seeing EINTR once no sender signals (child process)",
+    @Test("retries end with the resend window: foreign code a pending kill cannot land in stops seeing EINTR (child process)",
           .timeLimit(.minutes(1)),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
-    func retriesEndWithTheirBudget() throws {
-        let (status, output) = try runFixture(["retry-budget"])
+    func retriesEndWithTheWindow() throws {
+        let (status, output) = try runFixture(["retry-window"])
         #expect(status == 0, "\(output)")
-        // "eintrs N retries R kill K": 300 sleeps of 1 ms under a kill that
-        // is sent once; unbounded retries interrupt them ~3,000 times.
+        // "eintrs N retries R kill K": 300 sleeps of 1 ms under a kill sent
+        // once, with a resend window of zero: retries, one per 100 µs at the
+        // most, end 10 ms after the kill; unbounded, they interrupt the
+        // sleeps ~3,000 times.
         let words = output.split(whereSeparator: \.isWhitespace)
         try #require(words.count == 6 && words[0] == "eintrs" && words[2] == "retries" && words[4] == "kill", "\(output)")
         let eintrs = try #require(Int(words[1])), retries = try #require(Int(words[3]))
-        let budget = Int(CPthreadShim_RETRY_BUDGET)
+        let most = Int(Watchdog.retryGrace / UInt64(CPthreadShim_RETRY_INTERVAL_NS))
         #expect(eintrs >= 1, "the kill never reached the sleeps: \(output)")
-        #expect(eintrs <= budget + 1 && retries <= budget, "\(output)")
+        #expect(eintrs <= most + 1 && retries <= most, "\(output)")
         #expect(words[5] == "interrupted", "the kill was lost: \(output)")  // still pending, taken after
     }
     #endif

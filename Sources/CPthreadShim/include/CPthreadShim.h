@@ -128,13 +128,17 @@ typedef struct CPthreadShim_block {
     uint32_t retry_generation;  ///< the fork generation `retry_timer` was made in
     int32_t retry_armed;        ///< owner only: the retry timer may still fire
     uint32_t retries;           ///< owner's handler only: retries it armed after a decline
-    uint32_t retry_budget;      ///< atomic: retries left; every CPthreadShim_kick refills it
+    uint64_t retry_until;       ///< atomic: CLOCK_MONOTONIC ns from which a declining handler arms no retry
 } CPthreadShim_block;
 
-/// Retries a declining handler may arm after the last signal a sender sent
-/// (CPthreadShim_kick refills the budget): at one per 100 µs, retries end
-/// 10 ms after the watchdog's last resend, however long a kill stays pending.
-enum { CPthreadShim_RETRY_BUDGET = 100 };
+/// How long after a decline the thread's own retry timer signals it again.
+enum { CPthreadShim_RETRY_INTERVAL_NS = 100 * 1000 };
+
+/// Sets the time (CLOCK_MONOTONIC ns) until which a declining handler may arm
+/// a retry. A sender sets it before it signals a kill (policy is the caller's).
+static inline void CPthreadShim_retry_until_store(CPthreadShim_block *b, uint64_t nanos) {
+    __atomic_store_n(&b->retry_until, nanos, __ATOMIC_RELAXED);
+}
 
 /// Declines counted for `reason` (a CPthreadShim_DECLINE_* value).
 static inline uint32_t CPthreadShim_declines(const CPthreadShim_block *b, int reason) {

@@ -299,6 +299,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         // the region is read here; each region is published before its code
         // reads the kill bit. So either we see the region, or it sees the bit.
         if wantsSignal {
+            openRetryWindow()
             kick()
             Watchdog.shared.resend(to: self)
         }
@@ -402,6 +403,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// Signals the thread again and restarts the watchdog's resend window:
     /// the ladder's injection step.
     func reinject() {
+        openRetryWindow()
         kick()
         Watchdog.shared.resend(to: self)
     }
@@ -432,9 +434,19 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
         guard posted else { return false }
         wake()
+        openRetryWindow()
         kick()
         Watchdog.shared.resend(to: self)
         return true
+    }
+
+    /// Lets a declining handler retry on the thread's own timer until the
+    /// watchdog's resend window for this kill ends, and ``Watchdog/retryGrace``
+    /// more: then a kill that cannot land stops signalling the thread. Set
+    /// before the signal is sent, which the handler that reads it follows.
+    private func openRetryWindow() {
+        let window = Watchdog.resendWindow.load(ordering: .relaxed)
+        CPthreadShim_retry_until_store(block, monotonicNanos().saturatingAdd(window).saturatingAdd(Watchdog.retryGrace))
     }
 
     /// Kills that a signal should still be sent for: everything but a stop,

@@ -19,6 +19,10 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     /// How long resends go on before the watchdog gives up (the kill stays
     /// pending, and the give-up is counted on the thread).
     static let resendWindow = Atomic<UInt64>(5_000_000_000)
+    /// How long past the resend window the thread's own retry timer may still
+    /// signal a declined kill (Docs/SafetyModel.md, "Retries"): it does not
+    /// depend on this thread being scheduled to keep retrying until then.
+    static let retryGrace: UInt64 = 10_000_000
 
     private struct Resend {
         let core: ThreadCore
