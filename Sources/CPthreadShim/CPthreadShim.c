@@ -25,6 +25,9 @@ static CPthreadShim_block *tk_fork_survivor;  // the block of the thread that fo
 // Runs in a forked child, on its only thread: the one that called fork().
 static void tk_atfork_child(void) {
     __atomic_store_n(&tk_fork_survivor, tk_self, __ATOMIC_RELAXED);
+    // A child starts with no signal pending: one in flight to this thread at
+    // the fork is gone, and would keep every later sender waiting for it.
+    if (tk_self) __atomic_store_n(&tk_self->handled, __atomic_load_n(&tk_self->sent, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
     __atomic_add_fetch(&tk_fork_generation, 1, __ATOMIC_RELEASE);
 }
 

@@ -108,8 +108,10 @@ final class RegionBody<R>: RegionBodyBase {
     /// Runs inside the region, entered masked (one level is ours).
     override func run() {
         // The region is published: a kill posted before now is seen here,
-        // and thrown by `asyncKillable`, outside the region.
-        if !skipEntryCheck && CPthreadShim_kill_load(block) != 0
+        // and thrown by `asyncKillable`, outside the region. Sequentially
+        // consistent, as the region's store: either this load sees the
+        // sender's bit or the sender sees the region and signals.
+        if !skipEntryCheck && CPthreadShim_kill_load_seq_cst(block) != 0
             && CPthreadShim_mask_depth(block) == 1 && CPthreadShim_uninterruptible_depth(block) == 0 {
             return
         }

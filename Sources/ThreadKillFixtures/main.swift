@@ -319,6 +319,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     try memoryPerThreadScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "duration-extremes" {
     try durationExtremesScenario()
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "fork-in-flight" {
+    try forkInFlightScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "fork" {
     try forkScenario()
 } else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "stuck-callback" {

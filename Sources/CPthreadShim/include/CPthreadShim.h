@@ -176,6 +176,13 @@ static inline uint32_t CPthreadShim_kill_load(const CPthreadShim_block *b) {
 static inline uint32_t CPthreadShim_kill_load_acquire(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->kill, __ATOMIC_ACQUIRE) & CPthreadShim_KILL_DELIVERABLE;
 }
+/// The same with a sequentially consistent load: what a thread reads right
+/// after publishing a region (a sequentially consistent store), when the
+/// sender reads the region right after setting a bit. On arm64 a relaxed load
+/// may be satisfied before the store is visible, and both would miss.
+static inline uint32_t CPthreadShim_kill_load_seq_cst(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->kill, __ATOMIC_SEQ_CST) & CPthreadShim_KILL_DELIVERABLE;
+}
 /// The whole kill word (an acquire load): the value a futex wait on it compares.
 static inline uint32_t CPthreadShim_kill_word_value(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->kill, __ATOMIC_ACQUIRE);
