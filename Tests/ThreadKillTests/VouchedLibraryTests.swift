@@ -60,11 +60,11 @@ struct VouchedLibraryTests {
     func pcre2() throws {
         let pcre = try PCRE2()
 
-        // Not vouched: the kill waits until pcre2_match returns by itself. The
-        // kill lands in the first own code after that return, so the result
-        // is stored by the very next instructions, with no call between (a
-        // lock's slow path, a release): a signal landing there would be
-        // indistinguishable from a jump out of the match.
+        // Not vouched: the kill waits until pcre2_match returns by itself, and
+        // may land in own code right after that return. So the result is
+        // stored by the next instructions, with no call between (a lock's
+        // slow path, a release) where a landing would be indistinguishable
+        // from a jump out of the match.
         let matching = Atomic(false)
         let returned = Atomic<Int32>(0)
         let declined = try KillableThread(name: "pcre-declined") { ctx in
