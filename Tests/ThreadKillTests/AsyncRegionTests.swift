@@ -29,6 +29,8 @@ let inComparator = Atomic<Bool>(false)
 // For the comparator that holds the first comparison until let go:
 // 0 = not started, 1 = inside qsort, 2 = let go.
 let gatedComparator = Atomic<Int>(0)
+// The same, for the retry-disarm test (its rounds reset it).
+let retryGate = Atomic<Int>(0)
 
 @Suite("Async regions",
       .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
@@ -248,6 +250,50 @@ struct AsyncRegionTests {
         #expect(!ranOn, "the kill landed as qsort returned, before the region's next statement")
         #expect(Array(buffer) == Array(0..<count), "qsort finished before the kill landed")
         #expect(thread.ref.injectionStatistics.jumpsOnReturn == 1)
+    }
+
+    @Test("a retry armed before the kill lands is disarmed with the region: foreign code blocked right after sees no stray EINTR", .timeLimit(.minutes(1)))
+    func retryDisarmedWithTheRegion() throws {
+        // Held in a comparator under qsort, the kill is declined (a foreign
+        // frame) again and again, each decline arming the thread's retry
+        // timer, until qsort returns and its hijacked return lands it. A retry
+        // armed in the last 100 µs would fire after the landing, while the
+        // thread sits in a foreign poll of a blocking region: an EINTR no kill
+        // asked for. The region's end disarms it. Rounds, since only a retry
+        // armed shortly before the landing can fire in the poll.
+        let count = 2_000
+        var stray = 0
+        for _ in 0..<24 {
+            retryGate.store(0, ordering: .releasing)
+            let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+            defer { buffer.deallocate() }
+            for i in 0..<count { buffer[i] = (i * 7919) % count }
+            let base = Int(bitPattern: buffer.baseAddress)
+            let thread = try KillableThread { ctx -> Int32 in
+                do {
+                    try ctx.asyncKillable {
+                        qsort(UnsafeMutableRawPointer(bitPattern: base)!, count, MemoryLayout<Int>.stride) { a, b in
+                            if retryGate.load(ordering: .acquiring) == 0 {
+                                retryGate.store(1, ordering: .releasing)
+                                while retryGate.load(ordering: .acquiring) != 2 { _ = spin(iterations: 100) }
+                            }
+                            let x = a!.load(as: Int.self), y = b!.load(as: Int.self)
+                            return x < y ? -1 : (x > y ? 1 : 0)
+                        }
+                        while true { _ = spin(iterations: 1000) }
+                    }
+                } catch is KillError {}
+                return try ctx.blocking { poll(nil, 0, 20) == 0 ? 0 : errno }
+            }
+            eventually("inside qsort") { retryGate.load(ordering: .acquiring) == 1 }
+            try thread.interrupt()
+            eventually("a retry armed") { thread.ref.injectionStatistics.retries > 0 }
+            retryGate.store(2, ordering: .releasing)
+            let errorNumber = try #require(try thread.joinOrFail().value)
+            #expect(errorNumber == 0 || errorNumber == EINTR, "poll: errno \(errorNumber)")
+            if errorNumber == EINTR { stray += 1 }
+        }
+        #expect(stray == 0, "\(stray) of 24 polls right after a landing were interrupted by a retry armed before it")  // 1 in 3 without the disarm
     }
 
     @Test("a kill aimed at a masked section holding a lock waits, then arrives at the end of the mask", .timeLimit(.minutes(1)))
