@@ -567,9 +567,9 @@ void CPthreadShim_hijack_fire(uintptr_t *continuation, uintptr_t sp, uintptr_t f
 // CLOCK_MONOTONIC POSIX timer (an hrtimer) that signals this thread again
 // CPthreadShim_RETRY_INTERVAL_NS later. The watchdog also resends, but it is
 // a thread: with both CPUs busy it waited a whole scheduler tick (3.7 ms at
-// HZ 250) to run, where 200 µs was asked. The timer fires from the timer interrupt and needs no
-// thread to be scheduled. (A timer on the thread's CPU-time clock would not
-// do: those expire only at the tick.) Made on the first decline, kept for the
+// HZ 250) to run, where 200 µs was asked. The timer fires from the timer
+// interrupt and needs no thread to be scheduled. (A timer on the thread's
+// CPU-time clock would not do: those expire only at the tick.) Made on the first decline, kept for the
 // thread's life (CPthreadShim_block_destroy), disarmed when the region ends.
 // Retries end at `retry_until`, which the sender set when it posted the kill
 // (the end of the watchdog's resend window, and a little more): a kill that

@@ -163,7 +163,7 @@ extension StopLadder {
                         callbacks[i] = StopCallbackRunner.run { source.requestStop() }
                     }
                 case .interrupt: try? core.interrupt()
-                case .inject: core.reinject()
+                case .inject: core.signalUntilTaken()
                 case .cancel: try? core.cancel()
                 }
             }

@@ -68,14 +68,7 @@ private func childReads(_ fd: Int32, ctx: KillContext, interruptedBy survivor: T
 
 /// Whether thread `tid` has a signal pending for it alone (SigPnd in its status).
 private func signalPending(tid: Int32) -> Bool {
-    guard let file = fopen("/proc/self/task/\(tid)/status", "r") else { return false }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if text.hasPrefix("SigPnd:") { return text.dropFirst(7).contains { $0 != "0" && !$0.isWhitespace } }
-    }
-    return false
+    statusField("/proc/self/task/\(tid)/status", "SigPnd").flatMap { UInt64($0, radix: 16) }.map { $0 != 0 } ?? false
 }
 
 /// Waits up to 10 s for the child, then kills it.

@@ -15,16 +15,7 @@ struct FixtureError: Error, CustomStringConvertible {
 
 /// A field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1.
 func statusKiB(_ field: String) -> Int {
-    guard let file = fopen("/proc/self/status", "r") else { return -1 }
-    defer { fclose(file) }
-    var buffer = [CChar](repeating: 0, count: 256)
-    while fgets(&buffer, Int32(buffer.count), file) != nil {
-        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if line.hasPrefix(field + ":") {
-            return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? -1
-        }
-    }
-    return -1
+    statusField("/proc/self/status", field).flatMap { Int($0.split(separator: " ").first ?? "") } ?? -1
 }
 
 func writeLine(_ line: String, toFIFO path: String) {

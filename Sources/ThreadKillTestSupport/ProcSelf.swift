@@ -15,6 +15,22 @@ public func isInSyscall(tid: Int32, _ nr: Int) -> Bool {
     syscallFields(tid: tid).first.flatMap { Int($0) } == nr
 }
 
+/// The value of field `name` ("VmRSS", "SigPnd", …) in a `status` file of
+/// /proc (`/proc/PID/status`, `/proc/self/task/TID/status`), without the
+/// spaces and tabs around it; nil if the file or the field is not there.
+public func statusField(_ path: String, _ name: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 256)
+    while fgets(&buffer, Int32(buffer.count), file) != nil {
+        let line = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if line.hasPrefix(name + ":") {
+            return String(line.dropFirst(name.count + 1).trimmingPrefix(while: { $0 == " " || $0 == "\t" }))
+        }
+    }
+    return nil
+}
+
 /// This process's threads: kernel thread id and name (`/proc/self/task/*/comm`).
 public func threads() -> [(id: Int32, name: String)] {
     ProcSelf.entries("/proc/self/task").compactMap { tid in

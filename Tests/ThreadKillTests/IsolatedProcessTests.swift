@@ -158,19 +158,10 @@ private func spawnFixture(_ arguments: [String]) throws -> pid_t {
 
 /// The parent pid and resident file-backed KiB of `pid`, from /proc.
 private func procStatus(of pid: pid_t) -> (parent: pid_t, residentFileKiB: Int)? {
-    guard let file = fopen("/proc/\(pid)/status", "r") else { return nil }
-    defer { fclose(file) }
-    var parent: pid_t?
-    var residentFile: Int?
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-        guard words.count >= 2 else { continue }
-        if words[0] == "PPid:" { parent = pid_t(words[1]) }
-        if words[0] == "RssFile:" { residentFile = Int(words[1]) }
-    }
-    guard let parent, let residentFile else { return nil }
+    let path = "/proc/\(pid)/status"
+    guard let parent = statusField(path, "PPid").flatMap({ pid_t($0) }),
+          let residentFile = statusField(path, "RssFile").flatMap({ Int($0.split(separator: " ").first ?? "") })
+    else { return nil }
     return (parent, residentFile)
 }
 
@@ -676,16 +667,8 @@ struct IsolatedProcessLeakTests {
 
     /// Whether `pid` ignores SIGTERM (bit 15 of SigIgn in /proc/PID/status).
     private func ignoresSIGTERM(_ pid: pid_t) -> Bool {
-        guard let file = fopen("/proc/\(pid)/status", "r") else { return false }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 256)
-        while fgets(&buffer, Int32(buffer.count), file) != nil {
-            let line = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if line.hasPrefix("SigIgn:"), let mask = UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == "\t" || $0 == " " }), radix: 16) {
-                return mask & (1 << (UInt64(SIGTERM) - 1)) != 0
-            }
-        }
-        return false
+        guard let mask = statusField("/proc/\(pid)/status", "SigIgn").flatMap({ UInt64($0, radix: 16) }) else { return false }
+        return mask & (1 << (UInt64(SIGTERM) - 1)) != 0
     }
 
     @Test("a parent killed with SIGKILL takes its child with it")

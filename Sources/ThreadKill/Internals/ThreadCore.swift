@@ -298,11 +298,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         // signal arrives. The kill bit was set (sequentially consistent) before
         // the region is read here; each region is published before its code
         // reads the kill bit. So either we see the region, or it sees the bit.
-        if wantsSignal {
-            openRetryWindow()
-            kick()
-            Watchdog.shared.resend(to: self)
-        }
+        if wantsSignal { signalUntilTaken() }
     }
 
     /// Whether the thread is in code that only a signal wakes.
@@ -400,10 +396,13 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
     }
 
-    /// Signals the thread again and restarts the watchdog's resend window:
-    /// the ladder's injection step.
-    func reinject() {
-        openRetryWindow()
+    /// Signals the thread and keeps signalling it until the kill is taken or
+    /// the resend window ends: the thread's own retries (their deadline is set
+    /// before the signal, which the handler that reads it follows), then the
+    /// watchdog's resends. Also the ladder's injection step.
+    func signalUntilTaken() {
+        let window = Watchdog.resendWindow.load(ordering: .relaxed)
+        CPthreadShim_retry_until_store(block, monotonicNanos().saturatingAdd(window).saturatingAdd(Watchdog.retryGrace))
         kick()
         Watchdog.shared.resend(to: self)
     }
@@ -434,19 +433,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
         guard posted else { return false }
         wake()
-        openRetryWindow()
-        kick()
-        Watchdog.shared.resend(to: self)
+        signalUntilTaken()
         return true
-    }
-
-    /// Lets a declining handler retry on the thread's own timer until the
-    /// watchdog's resend window for this kill ends, and ``Watchdog/retryGrace``
-    /// more: then a kill that cannot land stops signalling the thread. Set
-    /// before the signal is sent, which the handler that reads it follows.
-    private func openRetryWindow() {
-        let window = Watchdog.resendWindow.load(ordering: .relaxed)
-        CPthreadShim_retry_until_store(block, monotonicNanos().saturatingAdd(window).saturatingAdd(Watchdog.retryGrace))
     }
 
     /// Kills that a signal should still be sent for: everything but a stop,
