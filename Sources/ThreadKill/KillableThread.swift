@@ -79,6 +79,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         if err != 0 {
             Unmanaged.passUnretained(start).release()
             Registry.remove(core)
+            core.abandonUnstarted()
             if err == EINVAL { throw ThreadKillError(.invalidArgument, errno: err, "pthread_create refused the stack size \(stackSize ?? 0): glibc takes the thread's control block and the program's static thread-local storage out of it; ask for more") }
             throw .system("pthread_create", err)
         }

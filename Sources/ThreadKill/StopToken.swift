@@ -114,7 +114,7 @@ final class StopState: @unchecked Sendable {
 
     var isStopRequested: Bool { requested.load(ordering: .acquiring) }
 
-    func setBeforeRequest(_ hook: @escaping @Sendable () -> Void) {
+    func setBeforeRequest(_ hook: (@Sendable () -> Void)?) {
         lock.withLock { beforeRequest = hook }
     }
 

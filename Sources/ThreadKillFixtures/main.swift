@@ -306,6 +306,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     try tickTimersScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "pays-nothing" {
     paysNothingScenario()
+} else if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "state-leak" {
+    try threadStateLeakScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "memory-per-thread" {
     try memoryPerThreadScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "duration-extremes" {

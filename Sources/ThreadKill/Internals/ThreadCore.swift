@@ -82,8 +82,18 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         guard let block = CPthreadShim_block_create() else { fatalError("ThreadKill: out of memory") }
         self.block = block
         self.stop = stopToken.map { StopSource(linkedTo: $0) } ?? StopSource()
-        // Weak: a group's stop may run this while the core is being deinitialized.
-        stop.state.setBeforeRequest { [weak self] in self?.stopRequested() }
+        // Strong, and dropped when the thread ends (``threadMain(_:)``) or
+        // never starts (``abandonUnstarted()``): a `weak` capture gave every
+        // core a side table (a malloc), which sends each retain and release
+        // of it down the runtime's slow path. (In a forked child, a thread
+        // left behind keeps its core anyway: its start object is on its stack.)
+        stop.state.setBeforeRequest { [self] in stopRequested() }
+    }
+
+    /// For a core whose thread could not be created: breaks the reference
+    /// cycle through its stop source's hook.
+    func abandonUnstarted() {
+        stop.state.setBeforeRequest(nil)
     }
 
     deinit {
@@ -152,6 +162,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
         _ = word.compareExchange(expected: Lifecycle.starting.rawValue, desired: Lifecycle.running.rawValue, ordering: .acquiringAndReleasing)
         body()
+        // No delivery point is left to act on a stop, and the hook holds this core.
+        stop.state.setBeforeRequest(nil)
         // The helper thread a cancellable call left parked ends with its caller.
         if let callRecord { _ = CPthreadShim_call_cancel(callRecord) }
         if tick.started { CPthreadShim_tick_stop(tick.timer) }
