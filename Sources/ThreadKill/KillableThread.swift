@@ -26,7 +26,7 @@ import Synchronization
 /// cleans up after itself; it never leaks.
 public final class KillableThread<Value: Sendable>: Sendable {
     let core: ThreadCore
-    let box: OutcomeBox<Value>
+    @usableFromInline let box: OutcomeBox<Value>
     private let pthread: pthread_t
     private let reaped = Mutex(false)
 
@@ -95,25 +95,6 @@ public final class KillableThread<Value: Sendable>: Sendable {
         }
     }
 
-    /// Runs the body; a returned value goes into `box`, unpublished, and the
-    /// rest of the outcome is returned (published once the cleanups ran).
-    fileprivate static func run(_ body: @escaping (KillContext) throws -> Value, core: ThreadCore, cleanups: CleanupStack, box: OutcomeBox<Value>) -> Ending {
-        // The context holds both unowned: this frame keeps them alive while the body runs.
-        let ctx = KillContext(core: core, cleanups: cleanups)
-        // The thread is the outermost cleanup scope: what `onKill` registered
-        // outside any async region runs when the body ends.
-        defer { withExtendedLifetime((core, cleanups)) { cleanups.unwind(to: 0, block: core.block) } }
-        do {
-            box.store(try body(ctx))
-            return .returned
-        } catch let kill as KillError {
-            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.recordEnding(by: kill))
-            return .killed(report)
-        } catch {
-            return .threw(error)
-        }
-    }
-
     /// A non-generic reference to this thread, for lists and registries.
     public var ref: ThreadRef { ThreadRef(core: core) }
 
@@ -145,8 +126,9 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// Any number of threads may join, any number of times: each gets the same outcome.
     /// - Throws: ``ThreadKillError/Code/callingThread`` when called from the thread itself.
     @available(*, noasync, message: "join() blocks its thread until the thread ends; from async code use the async join(onCancel:) or value")
+    @inlinable  // builds the `Outcome` in the caller, specialized: no run-time generic metadata lookups
     public func join() throws(ThreadKillError) -> Outcome<Value> {
-        try join(until: .never)!
+        box.outcome(try joinedEnding(timeout: nil)!)
     }
 
     /// Waits at most `timeout` for the thread to end.
@@ -155,11 +137,16 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// - Throws: ``ThreadKillError/Code/invalidDuration`` for a negative timeout,
     ///   ``ThreadKillError/Code/callingThread`` when called from the thread itself.
     @available(*, noasync, message: "join(timeout:) blocks its thread; from async code use the async join(timeout:onCancel:)")
+    @inlinable
     public func join(timeout: Duration) throws(ThreadKillError) -> Outcome<Value>? {
-        try join(until: Deadline(after: timeout.validatedNanos("join(timeout:)")))
+        try joinedEnding(timeout: timeout).map(box.outcome)
     }
 
-    private func join(until deadline: Deadline) throws(ThreadKillError) -> Outcome<Value>? {
+    /// Waits for the end (at most `timeout`, if given) and reaps the thread:
+    /// how the body ended, or nil if it is still running. Nothing here depends on `Value`.
+    @usableFromInline
+    func joinedEnding(timeout: Duration?) throws(ThreadKillError) -> Ending? {
+        let deadline = try timeout.map { (t) throws(ThreadKillError) in Deadline(after: try t.validatedNanos("join(timeout:)")) } ?? .never
         if core.isCurrentThread { throw .callingThread("join()") }
         if !core.existsHere { throw .notInThisProcess("join()") }
         // An untimed join waits once, in pthread_join: the thread's end wakes
@@ -176,7 +163,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
                 reaped = true
             }
         }
-        return box.get()
+        return box.ending
     }
 }
 
@@ -195,6 +182,7 @@ public enum ThreadState: String, Sendable {
 /// How a body ended, without the value it returned. Not generic: the thread
 /// ends (by a kill, above all) with no generic metadata lookups, which an
 /// unspecialized `Outcome<Value>` costs at every use.
+@usableFromInline
 enum Ending: Sendable {
     case returned
     case threw(any Error)
@@ -212,18 +200,26 @@ enum Ending: Sendable {
 }
 
 /// The thread's outcome: its ``Ending``, and the value if it returned one.
+@usableFromInline
 final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`: see `store`
-    private let ending = Mutex<Ending?>(nil)
+    private let published = Mutex<Ending?>(nil)
     /// Written once by the thread (``store(_:)``) before ``publish(_:)``,
-    /// read only after ``get()`` saw the ending under the lock.
-    private var value: Value?
+    /// read only after ``ending`` was seen non-nil under the lock.
+    @usableFromInline private(set) var value: Value?
 
     func store(_ value: Value) { self.value = value }
-    func publish(_ ending: Ending) { self.ending.withMaskedLock { $0 = ending } }
+    func publish(_ ending: Ending) { published.withMaskedLock { $0 = ending } }
 
-    func get() -> Outcome<Value>? {
-        switch ending.withMaskedLock({ $0 }) {
-        case nil: return nil
+    /// How the body ended, once it has.
+    var ending: Ending? { published.withMaskedLock { $0 } }
+
+    func get() -> Outcome<Value>? { ending.map(outcome) }
+
+    /// The outcome of a published `ending`. Inlinable, so that a caller that
+    /// knows `Value` builds it specialized.
+    @inlinable
+    func outcome(_ ending: Ending) -> Outcome<Value> {
+        switch ending {
         case .returned: return .returned(value!)
         case .threw(let error): return .threw(error)
         case .killed(let report): return .killed(report)
@@ -253,9 +249,30 @@ private final class TypedStart<Value: Sendable>: ThreadStart {
     }
 
     override func run() {
-        let ending = KillableThread<Value>.run(body, core: core, cleanups: cleanups, box: box)
+        let ending = runBody()
         KillEvents.ended(ending, on: core)
         box.publish(ending)
+    }
+
+    /// Runs the body; a returned value goes into `box`, unpublished, and the
+    /// rest of the outcome is returned (published once the cleanups ran).
+    /// An instance method, not a static one of `KillableThread<Value>`: that
+    /// type's metadata would be looked up at run time on every thread.
+    private func runBody() -> Ending {
+        // The context holds both unowned: this frame keeps them alive while the body runs.
+        let ctx = KillContext(core: core, cleanups: cleanups)
+        // The thread is the outermost cleanup scope: what `onKill` registered
+        // outside any async region runs when the body ends.
+        defer { withExtendedLifetime((core, cleanups)) { cleanups.unwind(to: 0, block: core.block) } }
+        do {
+            box.store(try body(ctx))
+            return .returned
+        } catch let kill as KillError {
+            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.recordEnding(by: kill))
+            return .killed(report)
+        } catch {
+            return .threw(error)
+        }
     }
 }
 
