@@ -567,8 +567,9 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     }
 
     private static func timesThrown(_ kill: KillError, _ r: Requests) -> Int {
-        if kill == r.cancelled as? KillError { return r.cancelledThrows }
-        if kill == r.stop as? KillError { return r.stopThrows }
+        // By reason first: unboxing a pending kill is a run-time cast.
+        if kill.reason == .cancelled, kill == r.cancelled as? KillError { return r.cancelledThrows }
+        if kill.reason == .stopRequested, kill == r.stop as? KillError { return r.stopThrows }
         return 1
     }
 
