@@ -201,17 +201,26 @@ enum Ending: Sendable {
 
 /// The thread's outcome: its ``Ending``, and the value if it returned one.
 @usableFromInline
-final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`: see `store`
-    private let published = Mutex<Ending?>(nil)
+final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`, `published`: written once, before `isPublished`
     /// Written once by the thread (``store(_:)``) before ``publish(_:)``,
-    /// read only after ``ending`` was seen non-nil under the lock.
+    /// read only after ``ending`` was seen non-nil.
     @usableFromInline private(set) var value: Value?
+    private var published: Ending?
+    /// Set (releasing) after `published` was written: a flag, not a lock, so
+    /// the thread's end takes no lock here (nor the `gettid` system call a
+    /// new thread's first `Mutex` lock makes).
+    private let isPublished = Atomic<Bool>(false)
 
     func store(_ value: Value) { self.value = value }
-    func publish(_ ending: Ending) { published.withMaskedLock { $0 = ending } }
+
+    /// Once only, by the thread.
+    func publish(_ ending: Ending) {
+        published = ending
+        isPublished.store(true, ordering: .releasing)
+    }
 
     /// How the body ended, once it has.
-    var ending: Ending? { published.withMaskedLock { $0 } }
+    var ending: Ending? { isPublished.load(ordering: .acquiring) ? published : nil }
 
     func get() -> Outcome<Value>? { ending.map(outcome) }
 
