@@ -158,6 +158,20 @@ struct KillableThreadTests {
         }
     }
 
+    @Test("a thread started with a group that is already stopped is stopped: its kill word is set before the body runs", .timeLimit(.minutes(1)))
+    func startedInStoppedGroup() throws {
+        let group = StopSource()
+        group.requestStop()
+        let seenAtStart = Atomic<Int>(-1)
+        let thread = try KillableThread(stopToken: group.token) { ctx in
+            seenAtStart.store(ctx.isStopRequested ? 1 : 0, ordering: .relaxed)
+            try ctx.sleep(for: .seconds(3600))  // throws at once: the stop is pending
+        }
+        let outcome = try thread.joinOrFail()
+        #expect(outcome.report?.reason == .stopRequested, "\(outcome)")
+        #expect(seenAtStart.load(ordering: .relaxed) == 1)
+    }
+
     @Test("masked defers a stop until the outermost mask ends")
     func maskedDefers() throws {
         let thread = try KillableThread { ctx -> [String] in

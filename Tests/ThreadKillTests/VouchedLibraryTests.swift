@@ -13,13 +13,21 @@ struct PCRE2: @unchecked Sendable {  // the compiled pattern is only read by pcr
     typealias Match = @convention(c) (OpaquePointer?, UnsafePointer<UInt8>?, Int, Int, UInt32, OpaquePointer?, OpaquePointer?) -> Int32
     typealias MatchContextCreate = @convention(c) (OpaquePointer?) -> OpaquePointer?
     typealias SetLimit = @convention(c) (OpaquePointer?, UInt32) -> Int32
+    typealias Callout = @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32
+    typealias SetCallout = @convention(c) (OpaquePointer?, Callout?, UnsafeMutableRawPointer?) -> Int32
 
     let match: Match
     let code: OpaquePointer
     let matchDataCreate: MatchDataCreate
     let unlimited: OpaquePointer
+    /// `(?C1)(a+)+$`: the pattern with a callout at its start, and a match
+    /// context (default limits) whose callout sets ``inMatch``.
+    let announcedCode: OpaquePointer
+    let announcing: OpaquePointer
 
     static let errorMatchLimit: Int32 = -47
+    /// Set from inside pcre2_match, by the callout: the matcher is on the stack.
+    static let inMatch = Atomic(false)
 
     init() throws {
         let handle = try #require(dlopen("libpcre2-8.so.0", RTLD_NOW), "libpcre2-8.so.0 (Debian package libpcre2-8-0) is installed")
@@ -37,6 +45,14 @@ struct PCRE2: @unchecked Sendable {  // the compiled pattern is only read by pcr
         code = try #require(compile(pattern, pattern.count, 0, &error, &offset, nil))
         unlimited = try #require(contextCreate(nil))
         _ = setMatchLimit(unlimited, UInt32.max)
+        let announced = Array("(?C1)(a+)+$".utf8)
+        announcedCode = try #require(compile(announced, announced.count, 0, &error, &offset, nil))
+        announcing = try #require(contextCreate(nil))
+        let setCallout = try symbol("pcre2_set_callout_8", SetCallout.self)
+        _ = setCallout(announcing, { _, _ in
+            PCRE2.inMatch.store(true, ordering: .releasing)
+            return 0
+        }, nil)
     }
 
     /// `count` a's and a "!": what `(a+)+$` backtracks on exponentially.
@@ -64,21 +80,22 @@ struct VouchedLibraryTests {
         // may land in own code right after that return. So the result is
         // stored by the next instructions, with no call between (a lock's
         // slow path, a release) where a landing would be indistinguishable
-        // from a jump out of the match.
-        let matching = Atomic(false)
+        // from a jump out of the match. The kill is sent once the matcher is
+        // on the stack (its callout said so; the callout itself is refused:
+        // the matcher's frames are below it): sent before, it could land in
+        // own code before the call.
         let returned = Atomic<Int32>(0)
         let declined = try KillableThread(name: "pcre-declined") { ctx in
             let subject = PCRE2.subject(28)
-            let data = pcre.matchDataCreate(pcre.code, nil)
+            let data = pcre.matchDataCreate(pcre.announcedCode, nil)
             try ctx.asyncKillable {
-                matching.store(true, ordering: .releasing)
                 subject.withUnsafeBufferPointer { subject in
-                    returned.store(pcre.match(pcre.code, subject.baseAddress, subject.count, 0, 0, data, nil), ordering: .releasing)
+                    returned.store(pcre.match(pcre.announcedCode, subject.baseAddress, subject.count, 0, 0, data, pcre.announcing), ordering: .releasing)
                 }
                 while true { _ = spin(iterations: 1000) }
             }
         }
-        eventually("matching") { matching.load(ordering: .acquiring) }
+        eventually("matching") { PCRE2.inMatch.load(ordering: .acquiring) }
         try declined.interrupt()
         #expect(try declined.joinOrFail().report?.reason == .interrupted)
         #expect(returned.load(ordering: .acquiring) == PCRE2.errorMatchLimit, "the match ran to its limit: never jumped out of")

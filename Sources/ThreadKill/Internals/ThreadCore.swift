@@ -81,13 +81,16 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         self.createdAt = monotonicNanos()
         guard let block = CPthreadShim_block_create() else { fatalError("ThreadKill: out of memory") }
         self.block = block
-        self.stop = stopToken.map { StopSource(linkedTo: $0) } ?? StopSource()
+        self.stop = StopSource()
         // Strong, and dropped when the thread ends (``threadMain(_:)``) or
         // never starts (``abandonUnstarted()``): a `weak` capture gave every
         // core a side table (a malloc), which sends each retain and release
         // of it down the runtime's slow path. (In a forked child, a thread
         // left behind keeps its core anyway: its start object is on its stack.)
         stop.state.setBeforeRequest { [self] in stopRequested() }
+        // Linked only now that the hook is set: a group already stopped stops
+        // the source at once, and the hook must set the thread's kill word.
+        if let stopToken { stop.state.link(to: stopToken) }
     }
 
     /// For a core whose thread could not be created: breaks the reference
