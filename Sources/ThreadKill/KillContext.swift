@@ -40,8 +40,8 @@ public struct KillContext {
     /// Whether a stop has been requested. One atomic load.
     ///
     /// It reads the thread's kill word, not the stop token: once it is true,
-    /// the next ``checkpoint()`` throws the stop (the token's flag is set a
-    /// moment before the kill word, while the stop's callbacks start).
+    /// the next ``checkpoint()`` throws the stop (the kill word is set a
+    /// moment before the token's flag, and before the stop's callbacks start).
     public var isStopRequested: Bool { CPthreadShim_kill_load(block) & UInt32(CPthreadShim_KILL_STOP) != 0 }
 
     /// The thread's stop token: register ``StopToken/onStop(_:)`` callbacks on it,
