@@ -371,4 +371,14 @@ TK_SHIM void CPthreadShim_futex_wake_all(uint32_t *addr) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
+// Contended: mark the lock waited for (2) and sleep until it is free.
+TK_SHIM void CPthreadShim_state_lock_wait(CPthreadShim_block *b) {
+    while (__atomic_exchange_n(&b->state_lock, 2, __ATOMIC_ACQUIRE) != 0)
+        syscall(SYS_futex, &b->state_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+
+TK_SHIM void CPthreadShim_state_unlock_wake(CPthreadShim_block *b) {
+    syscall(SYS_futex, &b->state_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 TK_SHIM int CPthreadShim_gettid(void) { return (int)syscall(SYS_gettid); }

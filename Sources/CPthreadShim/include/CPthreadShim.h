@@ -119,6 +119,7 @@ typedef struct CPthreadShim_block {
     int32_t mask_depth;     ///< owner thread only: kills wait at delivery points
     int32_t uninterruptible_depth;  ///< owner thread only: interruptible calls do not wake
     uint32_t eintr_made;    ///< owner's handler only: restarted syscalls turned into EINTR
+    uint32_t state_lock;    ///< futex word of CPthreadShim_state_lock (0 free, 1 held, 2 held and waited for)
     struct CPthreadShim_async_region *_Nullable async;  ///< innermost async region, or NULL
     uint32_t jumps;         ///< owner's handler only: kills that landed in an async region
     uint32_t declines[CPthreadShim_DECLINE_COUNT];  ///< owner's handler only, by reason
@@ -130,6 +131,22 @@ typedef struct CPthreadShim_block {
     uint32_t retries;           ///< owner's handler only: retries it armed after a decline
     uint64_t retry_until;       ///< atomic: CLOCK_MONOTONIC ns from which a declining handler arms no retry
 } CPthreadShim_block;
+
+/// The lock of the Swift state kept with this block (a thread's pending kill
+/// requests): a three-state futex mutex. It needs no thread id, where the
+/// fast path of Swift's `Mutex` makes a `gettid` system call the first time a
+/// thread locks through each object file that inlines it. Not for signal
+/// handlers; no priority inheritance (its sections are a few loads and stores).
+void CPthreadShim_state_lock_wait(CPthreadShim_block *b);
+void CPthreadShim_state_unlock_wake(CPthreadShim_block *b);
+static inline void CPthreadShim_state_lock(CPthreadShim_block *b) {
+    uint32_t free_ = 0;
+    if (!__atomic_compare_exchange_n(&b->state_lock, &free_, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        CPthreadShim_state_lock_wait(b);
+}
+static inline void CPthreadShim_state_unlock(CPthreadShim_block *b) {
+    if (__atomic_exchange_n(&b->state_lock, 0, __ATOMIC_RELEASE) == 2) CPthreadShim_state_unlock_wake(b);
+}
 
 /// How long after a decline the thread's own retry timer signals it again.
 enum { CPthreadShim_RETRY_INTERVAL_NS = 100 * 1000 };

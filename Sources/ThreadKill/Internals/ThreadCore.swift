@@ -56,7 +56,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// The low half of `word`: a `Lifecycle` raw value.
     private static let lifecycleMask: UInt64 = refUnit - 1
     private let pthreadBits = Atomic<UInt>(0)
-    private let requests = Mutex(Requests())
+    /// Guarded by the block's state lock: use ``withRequests(_:)``.
+    @exclusivity(unchecked) private var requests = Requests()
     /// Wakes the thread out of a `ctx.wait(on:)`; set only while it waits.
     private let waker = Mutex<(@Sendable () -> Void)?>(nil)
     /// Guards `isDone` and `endWaiters`: the registry shard's lock, which the
@@ -129,6 +130,19 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         record.pointee.cleanup_argument = call.cleanup_argument
         CPthreadShim_word_store(CPthreadShim_call_state(record), call.state)
         return record
+    }
+
+    /// Runs `body` on the pending requests under the block's state lock, with
+    /// the calling thread's kills deferred. The block's lock, not a `Mutex`:
+    /// a new thread's first `Mutex` lock makes a `gettid` system call, on the
+    /// kill path (see CPthreadShim_state_lock).
+    @inline(__always)
+    private func withRequests<R, E: Error>(_ body: (inout Requests) throws(E) -> R) throws(E) -> R {
+        try withInternalMask { () throws(E) -> R in
+            CPthreadShim_state_lock(block)
+            defer { CPthreadShim_state_unlock(block) }
+            return try body(&requests)
+        }
     }
 
     // MARK: Lifecycle
@@ -302,7 +316,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// from the ladder (whose stop callbacks run elsewhere: they may block).
     func stopRequested() {
         KillEvents.requested(.stopRequested, on: self)
-        requests.withMaskedLock { r in
+        withRequests { r in
             if r.stop == nil { r.stop = KillError(reason: .stopRequested, id: .next()) }
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_STOP))
         }
@@ -349,7 +363,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     func cancel() throws(ThreadKillError) {
         try checkTarget("cancel()")
         KillEvents.requested(.cancelled, on: self)
-        requests.withMaskedLock { r in
+        withRequests { r in
             if r.cancel == nil { r.cancel = KillError(reason: .cancelled, id: .next()) }
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCEL))
         }
@@ -366,7 +380,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     /// Consumes a pending cancel.
     func takeCancel() -> KillError? {
-        requests.withMaskedLock { r in
+        withRequests { r in
             defer {
                 r.cancel = nil
                 _ = CPthreadShim_kill_clear(block, UInt32(CPthreadShim_KILL_CANCEL))
@@ -375,12 +389,12 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         }
     }
 
-    var isCancelPending: Bool { requests.withMaskedLock { $0.cancel != nil } }
+    var isCancelPending: Bool { withRequests { $0.cancel != nil } }
 
     /// Records that `cancel` acted: from now on it is thrown at every
     /// delivery point, like a stop.
     func markCancelled(_ cancel: KillError) {
-        requests.withMaskedLock { r in
+        withRequests { r in
             r.cancelled = cancel
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCELLED))
         }
@@ -391,7 +405,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// returns it: what the event hook reports as requested before the
     /// thread can see it (only while a hook is set).
     func prepareKill(_ reason: KillError.Reason) -> KillError {
-        requests.withMaskedLock { r in
+        withRequests { r in
             func make(_ slot: inout (any Error)?) -> KillError {
                 if let kill = slot as? KillError { return kill }
                 let kill = KillError(reason: reason, id: .next())
@@ -441,7 +455,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// watchdog to resend until the kill is consumed.
     @discardableResult
     private func post(_ bit: Int, _ record: (inout Requests) -> Bool) -> Bool {
-        let posted = requests.withMaskedLock { r in
+        let posted = withRequests { r in
             guard record(&r) else { return false }
             _ = CPthreadShim_kill_set(block, UInt32(bit))
             return true
@@ -463,7 +477,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         return kills & ~UInt32(CPthreadShim_KILL_STOP) != 0 || (kills != 0 && wantsSignal)
     }
 
-    var droppedRaises: Int { requests.withMaskedLock { $0.droppedRaises } }
+    var droppedRaises: Int { withRequests { $0.droppedRaises } }
 
     /// CPU time used so far, or nil if the thread is not running.
     var cpuNanos: UInt64? {
@@ -515,7 +529,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// error, then an interrupt, then a budget kill (each consumed), then a
     /// stop (sticky: returned again at every later call).
     func takeKill() -> (any Error)? {
-        requests.withMaskedLock { r in take(from: &r, bits: CPthreadShim_kill_load(block)) }
+        withRequests { r in take(from: &r, bits: CPthreadShim_kill_load(block)) }
     }
 
     /// What an interruptible call does first: ``takeKill()``, unless the body
@@ -523,7 +537,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// throwing it again (``swallowedStickyPause()``): then the pause, and no
     /// kill is taken. One lock for both.
     func takeKillUnlessSwallowed() -> KillOrPause {
-        requests.withMaskedLock { r in
+        withRequests { r in
             let bits = CPthreadShim_kill_load_acquire(block)
             if let pause = Self.swallowedPause(r, bits: bits) { return .pause(pause) }
             return .kill(take(from: &r, bits: bits))
@@ -566,7 +580,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// How many times `kill` was thrown in this thread (sticky kills may be
     /// thrown many times; the others once).
     func timesThrown(_ kill: KillError) -> Int {
-        requests.withMaskedLock { r in Self.timesThrown(kill, r) }
+        withRequests { r in Self.timesThrown(kill, r) }
     }
 
     private static func timesThrown(_ kill: KillError, _ r: Requests) -> Int {
@@ -579,7 +593,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     /// Records that `kill` ended the body (``endingKill``) and returns how many
     /// times it was thrown (``timesThrown(_:)``). One lock for both.
     func recordEnding(by kill: KillError) -> Int {
-        requests.withMaskedLock { r in
+        withRequests { r in
             r.endingKill = kill
             return Self.timesThrown(kill, r)
         }
@@ -587,10 +601,10 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
 
     /// The kill that ended the thread's body, if one did. Set before the exit
     /// gate, so it is known once ``waitDone(until:)`` returns true.
-    var endingKill: KillError? { requests.withMaskedLock { $0.endingKill } }
+    var endingKill: KillError? { withRequests { $0.endingKill } }
 
     /// Throws of sticky kills so far, whatever their fate.
-    var stickyThrows: Int { requests.withMaskedLock { $0.stopThrows + $0.cancelledThrows } }
+    var stickyThrows: Int { withRequests { $0.stopThrows + $0.cancelledThrows } }
 
     /// How long an interruptible wait should pause before throwing a sticky
     /// kill again that the body has already swallowed: nil when nothing but
@@ -601,7 +615,7 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
     func swallowedStickyPause() -> UInt64? {
         let bits = CPthreadShim_kill_load_acquire(block)
         guard Self.onlySticky(bits) else { return nil }
-        return requests.withMaskedLock { r in Self.swallowedPause(r, bits: bits) }
+        return withRequests { r in Self.swallowedPause(r, bits: bits) }
     }
 
     private static func onlySticky(_ bits: UInt32) -> Bool {
