@@ -52,3 +52,8 @@ long tk_test_sleeps_interrupted(long sleeps, long nanoseconds) {
 size_t tk_test_malloc_in_use(void) { return mallinfo2().uordblks; }
 
 long tk_test_SYS_clock_nanosleep(void) { return SYS_clock_nanosleep; }
+
+void tk_test_pcre2_match_store(tk_test_pcre2_match_fn match, const void *code, const unsigned char *subject,
+                               size_t length, void *data, void *context, int *result) {
+    __atomic_store_n(result, match(code, subject, length, 0, 0, data, context), __ATOMIC_RELEASE);
+}

@@ -1,9 +1,16 @@
 import Synchronization
+import CThreadKillTestSupport
 import Testing
 @testable import ThreadKill
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A pointer the test thread and the killed thread share: written by C once, read after join.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
 
 /// PCRE2 (Debian's libpcre2-8-0), loaded at run time: a real third-party C
 /// library whose backtracking matcher can run away on `(a+)+$`.
@@ -78,20 +85,23 @@ struct VouchedLibraryTests {
 
         // Not vouched: the kill waits until pcre2_match returns by itself, and
         // may land in own code right after that return. So the result is
-        // stored by the next instructions, with no call between (a lock's
-        // slow path, a release) where a landing would be indistinguishable
-        // from a jump out of the match. The kill is sent once the matcher is
-        // on the stack (its callout said so; the callout itself is refused:
-        // the matcher's frames are below it): sent before, it could land in
-        // own code before the call.
-        let returned = Atomic<Int32>(0)
+        // stored by C right after the library returns (in a debug build, the
+        // Swift caller makes runtime calls first, where a retry could land
+        // the kill with nothing stored: 2 failures in ~15 full runs), and the
+        // kill is sent once the matcher is on the stack (its callout said so;
+        // the callout itself is refused: the matcher's frames are below it).
+        let returned = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        returned.initialize(to: 0)
+        defer { returned.deallocate() }
+        let result = UncheckedSendable(returned)
         PCRE2.inMatch.store(false, ordering: .relaxed)  // a test run twice in one process
         let declined = try KillableThread(name: "pcre-declined") { ctx in
             let subject = PCRE2.subject(28)
             let data = pcre.matchDataCreate(pcre.announcedCode, nil)
             try ctx.asyncKillable {
                 subject.withUnsafeBufferPointer { subject in
-                    returned.store(pcre.match(pcre.announcedCode, subject.baseAddress, subject.count, 0, 0, data, pcre.announcing), ordering: .releasing)
+                    tk_test_pcre2_match_store(unsafeBitCast(pcre.match, to: tk_test_pcre2_match_fn.self), UnsafeRawPointer(pcre.announcedCode),
+                                              subject.baseAddress, subject.count, UnsafeMutableRawPointer(data), UnsafeMutableRawPointer(pcre.announcing), result.value)
                 }
                 while true { _ = spin(iterations: 1000) }
             }
@@ -99,7 +109,7 @@ struct VouchedLibraryTests {
         eventually("matching") { PCRE2.inMatch.load(ordering: .acquiring) }
         try declined.interrupt()
         #expect(try declined.joinOrFail().report?.reason == .interrupted)
-        #expect(returned.load(ordering: .acquiring) == PCRE2.errorMatchLimit, "the match ran to its limit: never jumped out of")
+        #expect(returned.pointee == PCRE2.errorMatchLimit, "the match ran to its limit: never jumped out of")
         #expect((declined.ref.injectionStatistics.declines[.foreignCode] ?? 0) > 0)
 
         // Vouched: kills land inside the matcher, 1,000 times.

@@ -52,6 +52,17 @@ void tk_test_memchr_loop_stale_words(const void *buffer, size_t count);
 /// signalling would see.
 long tk_test_sleeps_interrupted(long sleeps, long nanoseconds);
 
+/// PCRE2's matcher, as `pcre2_match_8` is declared (opaque pointers).
+typedef int (*tk_test_pcre2_match_fn)(const void *_Nullable code, const unsigned char *_Nullable subject, size_t length,
+                                      size_t start, unsigned options, void *_Nullable data, void *_Nullable context);
+
+/// Calls `match` and stores its result in `*result` (releasing) before it
+/// returns: the result is written by the instructions right after the
+/// library's return, where a Swift caller in a debug build would first make
+/// runtime calls (retain, release) that a pending kill can land in.
+void tk_test_pcre2_match_store(tk_test_pcre2_match_fn match, const void *_Nullable code, const unsigned char *_Nullable subject,
+                               size_t length, void *_Nullable data, void *_Nullable context, int *result);
+
 /// The system call glibc's nanosleep makes (clock_nanosleep): where that leaf blocks.
 long tk_test_SYS_clock_nanosleep(void);
 
