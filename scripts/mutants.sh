@@ -74,6 +74,12 @@ failed_tests() {
   sed -n 's/^✘ Test \("[^"]*"\) failed .*/\1/p' "$1" | paste -sd ";" -
 }
 
+# What each failing test recorded (its issue lines and their comments), for a
+# failure on a machine whose log is gone once the run ends.
+recorded_issues() {
+  grep -A3 '^✘ Test .* recorded an issue' "$1" | head -n 40
+}
+
 sync_tree
 logs=$scratch/logs
 mkdir -p "$logs"
@@ -88,6 +94,7 @@ union=$(printf '%s\n' "${filters[@]}" | sort -u | paste -sd '|' -)
 if ! run_tests "$union" "$logs/baseline.log"; then
   echo "baseline: the catching tests fail on the unmutated tree (see $logs/baseline.log):"
   failed_tests "$logs/baseline.log"
+  recorded_issues "$logs/baseline.log"
   exit 1
 fi
 echo "baseline  every catching test passes unmutated ($(( $(date +%s) - start )) s)"

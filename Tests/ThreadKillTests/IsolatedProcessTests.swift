@@ -76,28 +76,6 @@ private func waitForDeath(of pid: pid_t, within bound: Duration = hangBound) -> 
     return poll(&p, 1, Int32(bound.nonNegativeNanos! / 1_000_000)) == 1
 }
 
-/// A plain pthread running `body`: a thread that ends when `body` returns.
-/// (KillableThread needs a free real-time signal, which the test runner's
-/// threads may not leave.)
-private final class PlainThread: @unchecked Sendable {  // `body` runs once, on the new thread
-    private let body: @Sendable () -> Void
-    private var thread = pthread_t()
-
-    private init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-
-    static func start(_ body: @escaping @Sendable () -> Void) -> PlainThread {
-        let box = PlainThread(body)
-        let err = pthread_create(&box.thread, nil, { arg in
-            Unmanaged<PlainThread>.fromOpaque(arg!).takeRetainedValue().body()
-            return nil
-        }, Unmanaged.passRetained(box).toOpaque())
-        precondition(err == 0, "pthread_create failed: \(err)")
-        return box
-    }
-
-    func join() { pthread_join(thread, nil) }
-}
-
 /// Runs `body` on a new plain thread; the returned closure joins it and gives the result.
 private func onPlainThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> () -> T {
     let result = Mutex<T?>(nil)

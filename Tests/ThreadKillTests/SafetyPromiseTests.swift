@@ -214,19 +214,26 @@ struct SafetyPromiseTests {
           .timeLimit(.minutes(1)),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func retriesEndWithTheWindow() throws {
-        let (status, output) = try runFixture(["retry-window"])
-        #expect(status == 0, "\(output)")
         // "eintrs N retries R kill K": 300 sleeps of 1 ms under a kill sent
         // once, with a resend window of zero: retries, one per 100 µs at the
         // most, end 10 ms after the kill; unbounded, they interrupt the
-        // sleeps ~3,000 times.
-        let words = output.split(whereSeparator: \.isWhitespace)
-        try #require(words.count == 6 && words[0] == "eintrs" && words[2] == "retries" && words[4] == "kill", "\(output)")
-        let eintrs = try #require(Int(words[1])), retries = try #require(Int(words[3]))
+        // sleeps ~3,000 times. A run where no signal reached a sleep (on a
+        // loaded machine the thread may be waiting for a CPU whenever one
+        // arrives) shows nothing: it is run again, up to five times.
         let most = Int(Watchdog.retryGrace / UInt64(CPthreadShim_RETRY_INTERVAL_NS))
-        #expect(eintrs >= 1, "the kill never reached the sleeps: \(output)")
-        #expect(eintrs <= most + 1 && retries <= most, "\(output)")
-        #expect(words[5] == "interrupted", "the kill was lost: \(output)")  // still pending, taken after
+        var runs: [String] = []
+        for _ in 0..<5 {
+            let (status, output) = try runFixture(["retry-window"])
+            runs.append(output)
+            #expect(status == 0, "\(output)")
+            let words = output.split(whereSeparator: \.isWhitespace)
+            try #require(words.count == 6 && words[0] == "eintrs" && words[2] == "retries" && words[4] == "kill", "\(output)")
+            let eintrs = try #require(Int(words[1])), retries = try #require(Int(words[3]))
+            #expect(eintrs <= most + 1 && retries <= most, "\(output)")
+            #expect(words[5] == "interrupted", "the kill was lost: \(output)")  // still pending, taken after
+            if eintrs >= 1 { return }
+        }
+        Issue.record("in five runs the kill never reached the sleeps: \(runs)")
     }
     #endif
 

@@ -46,23 +46,12 @@ struct SignalTests {
         // A raw pthread: the default action of an RT signal would end the process.
         let received = Latch()
         let done = Latch()
-        let box = Unmanaged.passRetained(PthreadBody { received.wait(); done.open() })
-        var thread = pthread_t()
-        #expect(pthread_create(&thread, nil, { arg in
-            let body = Unmanaged<PthreadBody>.fromOpaque(arg!).takeRetainedValue()
-            body.run()
-            return nil
-        }, box.toOpaque()) == 0)
-        for _ in 0..<100 { #expect(pthread_kill(thread, signal.rawValue) == 0) }
+        let thread = PlainThread.start { received.wait(); done.open() }
+        for _ in 0..<100 { #expect(pthread_kill(thread.pthread, signal.rawValue) == 0) }
         received.open()
         done.wait()
-        pthread_join(thread, nil)
+        thread.join()
     }
-}
-
-final class PthreadBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
 }
 
 @Suite("Thread lifecycle under load")

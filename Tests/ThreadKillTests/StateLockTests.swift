@@ -43,7 +43,8 @@ struct StateLockTests {
             CPthreadShim_state_lock(shared.block)
             let tid = Atomic<Int32>(0)
             let finished = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
+            // A thread of its own: a pool thread may be late, or busy with other tests.
+            let waiter = PlainThread.start {
                 tid.store(CPthreadShim_gettid(), ordering: .releasing)
                 CPthreadShim_state_lock(shared.block)
                 shared.counter.pointee += 1
@@ -51,7 +52,15 @@ struct StateLockTests {
                 finished.signal()
             }
             // Not a sleep: until the waiter is inside futex(2), on the lock.
-            while tid.load(ordering: .acquiring) == 0 || !isInSyscall(tid: tid.load(ordering: .acquiring), Int(SYS_futex)) { sched_yield() }
+            let asleepBy = ContinuousClock.now + .seconds(20)
+            while tid.load(ordering: .acquiring) == 0 || !isInSyscall(tid: tid.load(ordering: .acquiring), Int(SYS_futex)) {
+                guard ContinuousClock.now < asleepBy else {
+                    Issue.record("round \(round): the waiter was not seen asleep in futex(2) within 20 s (\(syscallFields(tid: tid.load(ordering: .acquiring))))")
+                    CPthreadShim_state_unlock(shared.block)
+                    return  // the waiter still needs the block and the counter: both are left
+                }
+                sched_yield()
+            }
             CPthreadShim_state_unlock(shared.block)
             // A lost wake-up leaves the waiter asleep for ever: fail, and leave
             // it (and the memory it would touch) behind, instead of hanging.
@@ -59,6 +68,7 @@ struct StateLockTests {
                 Issue.record("round \(round): the waiter asleep on the lock was not woken by the unlock")
                 return
             }
+            waiter.join()
         }
         #expect(shared.counter.pointee == 20)
         shared.counter.deallocate()

@@ -51,8 +51,6 @@ final class Latch: Sendable {
     }
 }
 
-
-
 /// Waits until `condition` holds, checking it after each short yield, or fails after the bound.
 func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) {
     let deadline = ContinuousClock.now + hangBound
@@ -137,4 +135,26 @@ func runFixture(_ arguments: [String], environment: [String] = [], signals: [Int
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     return (status, String(decoding: output, as: UTF8.self))
+}
+
+/// A plain pthread running `body`: a thread that ends when `body` returns,
+/// not one of a pool that may be busy with other tests' work (and not a
+/// KillableThread, which needs a free real-time signal).
+final class PlainThread: @unchecked Sendable {  // `body` runs once, on the new thread
+    private let body: @Sendable () -> Void
+    private(set) var pthread = pthread_t()
+
+    private init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    static func start(_ body: @escaping @Sendable () -> Void) -> PlainThread {
+        let box = PlainThread(body)
+        let err = pthread_create(&box.pthread, nil, { arg in
+            Unmanaged<PlainThread>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        }, Unmanaged.passRetained(box).toOpaque())
+        precondition(err == 0, "pthread_create failed: \(err)")
+        return box
+    }
+
+    func join() { pthread_join(pthread, nil) }
 }
