@@ -13,7 +13,8 @@
 #
 #   caught    NAME  (by TEST)    a test failed (or timed out) with the mutant
 #   SURVIVED  NAME               every catching test passed: the check is unpinned
-#   BROKEN    NAME  (why)        the patch no longer applies, or the mutant does not build
+#   BROKEN    NAME  (why)        the patch no longer applies, the mutant does not build,
+#                                or it patches a header (an incremental build misses that)
 #
 # First it runs every catching test on the unmutated tree: a test that fails
 # there proves nothing. Exits non-zero if the baseline fails, or any mutant
@@ -41,7 +42,9 @@ fi
 header() { sed -n "s/^# $2: //p" "$1" | head -n 1; }
 
 # The scratch tree mirrors the repository's tracked and untracked files;
-# unchanged files keep their timestamps, so builds stay incremental.
+# unchanged files keep their timestamps, so builds stay incremental. A copied
+# file is stamped now, never with the repository's older time: the build must
+# see it as newer than what it built from the file's previous contents.
 sync_tree() {
   mkdir -p "$tree"
   local listed
@@ -51,7 +54,7 @@ sync_tree() {
     printf '%s\n' "$f" >> "$listed"
     if ! cmp -s "$f" "$tree/$f"; then
       mkdir -p "$tree/$(dirname "$f")"
-      cp -p "$f" "$tree/$f"
+      cp "$f" "$tree/$f"
     fi
   done
   # Files moved or deleted since the last run must not linger in the copy.
@@ -60,9 +63,12 @@ sync_tree() {
   rm -f "$listed" "$listed.tree"
 }
 
-# Restores the files a patch touched.
+# Restores the files a patch touched, stamped now. (`cp -p` put a restored
+# file's time back before the mutant's build, so the next build kept the
+# mutant compiled in: a header's inline function stayed mutated for the next
+# mutants, and in the next run's baseline, which then failed on CI.)
 restore() {
-  sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$1" | while read -r f; do cp -p "$repo/$f" "$tree/$f"; done
+  sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$1" | while read -r f; do cp "$repo/$f" "$tree/$f"; done
 }
 
 # Runs the tests matching $1 in the scratch tree (building first); $2 is a log file.
@@ -104,6 +110,12 @@ for p in "${patches[@]}"; do
   name=$(basename "$p" .patch)
   filter=$(header "$p" caught-by)
   log=$logs/$name.log
+  # A Swift module that inlines a header's function is not rebuilt when the
+  # header alone changes (the C objects are): such a mutant would survive, or
+  # stay compiled in after its restore. Mutate the C file instead.
+  if grep -q '^+++ b/.*\.h\b' "$p"; then
+    echo "BROKEN    $name  (it patches a header: incremental Swift builds miss it)"; bad=1; continue
+  fi
   if ! (cd "$tree" && patch -p1 --forward --silent --no-backup-if-mismatch -r - <"$repo/$p") >"$log" 2>&1; then
     echo "BROKEN    $name  (the patch no longer applies: $(head -n 1 "$log"))"
     restore "$p"; bad=1; continue
