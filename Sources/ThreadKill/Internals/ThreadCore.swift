@@ -433,7 +433,8 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         let window = Watchdog.resendWindow.load(ordering: .relaxed)
         CPthreadShim_retry_until_store(block, monotonicNanos().saturatingAdd(window).saturatingAdd(Watchdog.retryGrace))
         kick()
-        Watchdog.shared.resend(to: self)
+        let inAsyncRegion = CPthreadShim_in_async_region(block) != 0
+        Watchdog.shared.resend(to: self, firstAfter: inAsyncRegion ? Watchdog.asyncRegionFirstResend : Watchdog.resendInterval)
     }
 
     /// Times the watchdog stopped resending an undelivered kill.

@@ -16,6 +16,12 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
 
     /// How often an unconsumed kill is signalled again.
     static let resendInterval: UInt64 = 200_000
+    /// When the first resend comes for a kill sent into an async region.
+    /// There a declining handler retries on the thread's own timer every
+    /// 100 µs, so the watchdog is only the backstop (a timer that could not be
+    /// made, a kill still pending after the region): waking it 200 µs after
+    /// every kill made the next kill's signal wait for a CPU (Docs/Latency.md).
+    static let asyncRegionFirstResend: UInt64 = 5_000_000
     /// How long resends go on before the watchdog gives up (the kill stays
     /// pending, and the give-up is counted on the thread).
     static let resendWindow = Atomic<UInt64>(5_000_000_000)
@@ -49,12 +55,14 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     /// When the timer fires next; `.max`: disarmed.
     private var armedAt = UInt64.max
 
-    func resend(to core: ThreadCore) {
+    /// Resends `core`'s pending kill from `firstAfter` ns on, every
+    /// ``resendInterval`` after that, until it is taken or the window ends.
+    func resend(to core: ThreadCore, firstAfter: UInt64 = resendInterval) {
         lock.withLock {
             let now = monotonicNanos()
             resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: now.saturatingAdd(Self.resendWindow.load(ordering: .relaxed)))
             startIfNeeded()
-            wake(at: now.saturatingAdd(Self.resendInterval))
+            wake(at: now.saturatingAdd(firstAfter))
         }
     }
 
