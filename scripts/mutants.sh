@@ -21,12 +21,13 @@
 # survives or is broken.
 #
 # Usage: scripts/mutants.sh [NAME...]      (default: every scripts/mutants/*.patch)
-# Environment: MUTANTS_SCRATCH (default /tmp/threadkill-mutants),
+# Environment: MUTANTS_SCRATCH (default .build-mutants in this checkout: a
+#                fresh clone builds cold, never on another run's leftovers),
 #              MUTANTS_TEST_TIMEOUT seconds per test run (default 600).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-scratch=${MUTANTS_SCRATCH:-/tmp/threadkill-mutants}
+scratch=${MUTANTS_SCRATCH:-$repo/.build-mutants}
 tree=$scratch/tree
 build=$scratch/build
 test_timeout=${MUTANTS_TEST_TIMEOUT:-600}
