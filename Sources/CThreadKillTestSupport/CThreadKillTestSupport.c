@@ -1,9 +1,14 @@
 #include "CThreadKillTestSupport.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <malloc.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 // Read by the assembly spin too (tk_test_frameless.S): plain ints, accessed atomically.
 int tk_test_inside_flag;
@@ -56,4 +61,19 @@ long tk_test_SYS_clock_nanosleep(void) { return SYS_clock_nanosleep; }
 void tk_test_pcre2_match_store(tk_test_pcre2_match_fn match, const void *code, const unsigned char *subject,
                                size_t length, void *data, void *context, int *result) {
     __atomic_store_n(result, match(code, subject, length, 0, 0, data, context), __ATOMIC_RELEASE);
+}
+
+// The filter reads the system call number alone, not the architecture: a
+// test helper, for this process's own ABI.
+int tk_test_refuse_timer_create(void) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_timer_create, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EAGAIN & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+    // Without this, an unprivileged process may not install a filter.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program) == 0 ? 0 : -1;
 }

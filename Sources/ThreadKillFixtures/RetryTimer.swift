@@ -11,6 +11,10 @@
 //   kill can land nowhere inside it) with a kill pending. Retries end 10 ms
 //   after the (zero) resend window: prints "eintrs N retries R kill K", N the
 //   EINTRs its sleeps saw, K the kill taken at the checkpoint after.
+// `retry-refused`: the `retry-timer` loop where the kernel refuses
+//   timer_create (a seccomp filter): no retry can be armed, and a kill whose
+//   first signal was declined lands by the watchdog's resends. Prints
+//   "landed N after resends" per such thread (three of them), or exits 1.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,6 +94,48 @@ func retryTimerScenario() throws {
     }
     #else
     throw FixtureError(detail: "retry-timer: the JIT loop is x86_64 machine code")
+    #endif
+}
+
+func retryRefusedScenario() throws {
+    #if arch(x86_64)
+    guard tk_test_refuse_timer_create() == 0 else { throw FixtureError(detail: "seccomp: errno \(errno)") }
+    typealias Spin = @convention(c) () -> Void
+    let jit = unsafeBitCast(try jitPage([0xb9, 0x00, 0x10, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xc3]), to: Spin.self)
+    // The loop of `retry-timer`, with the default resend window and no timer
+    // to be had: a kill whose first signal was declined in the JIT code can
+    // only land by a later signal, and only the watchdog sends one.
+    var resent = 0
+    for _ in 0..<500 where resent < 3 {
+        let running = Atomic(false)
+        let thread = try KillableThread(name: "retry-refused") { ctx in
+            let own = Atomic(0)
+            try ctx.asyncKillable {
+                running.store(true, ordering: .releasing)
+                while true {
+                    jit()
+                    for _ in 0..<300 { own.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        while !running.load(ordering: .acquiring) { sched_yield() }
+        try thread.interrupt()
+        guard let outcome = try thread.join(timeout: .seconds(10)) else {
+            say("not landed: \(thread.ref.injectionStatistics)")
+            exit(1)
+        }
+        let statistics = thread.ref.injectionStatistics
+        guard statistics.retries == 0 else {
+            say("a retry was armed, though timer_create is refused: \(statistics)")
+            exit(1)
+        }
+        if statistics.totalDeclines > 0 && statistics.jumpsOnReturn == 0 {
+            resent += 1
+            say("landed \(outcome.report?.reason.rawValue ?? "-") after resends")
+        }
+    }
+    #else
+    throw FixtureError(detail: "retry-refused: the JIT loop is x86_64 machine code")
     #endif
 }
 

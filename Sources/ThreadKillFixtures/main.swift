@@ -300,6 +300,8 @@ if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == "orphan-tree"
     try orphanTreeScenario(CommandLine.arguments[2])
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "retry-timer" {
     try retryTimerScenario()
+} else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "retry-refused" {
+    try retryRefusedScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "retry-window" {
     try retryWindowScenario()
 } else if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "tick-timers" {

@@ -210,6 +210,19 @@ struct SafetyPromiseTests {
         #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after retries" }, "\(output)")
     }
 
+    @Test("where the kernel refuses the retry timer, the watchdog's resends still land a declined kill in an async region (child process)",
+          .timeLimit(.minutes(1)),
+          .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
+    func declinedKillsResentWithoutTimer() throws {
+        let (status, output) = try runFixture(["retry-refused"])
+        #expect(status == 0, "\(output)")
+        // Three threads whose first signal was declined, with no retry armed
+        // (timer_create refused by a seccomp filter), each land: a later
+        // signal came, and only the watchdog sends one.
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after resends" }, "\(output)")
+    }
+
     @Test("retries end with the resend window: foreign code a pending kill cannot land in stops seeing EINTR (child process)",
           .timeLimit(.minutes(1)),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))

@@ -66,6 +66,12 @@ void tk_test_pcre2_match_store(tk_test_pcre2_match_fn match, const void *_Nullab
 /// The system call glibc's nanosleep makes (clock_nanosleep): where that leaf blocks.
 long tk_test_SYS_clock_nanosleep(void);
 
+/// Makes the kernel refuse `timer_create` with EAGAIN in every thread of this
+/// process, from now on (a seccomp filter, synchronized to all threads): what
+/// a process whose pending-signal budget (RLIMIT_SIGPENDING) is spent sees.
+/// For a child process of its own. Returns 0, or -1 with errno set.
+int tk_test_refuse_timer_create(void);
+
 #if defined(__clang__)
 #pragma clang assume_nonnull end
 #endif
