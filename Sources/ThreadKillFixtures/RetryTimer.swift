@@ -34,14 +34,38 @@ private func jitPage(_ code: [UInt8]) throws -> UnsafeMutableRawPointer {
     guard mprotect(page, size, PROT_READ | PROT_EXEC) == 0 else { throw FixtureError(detail: "mprotect: errno \(errno)") }
     return page
 }
+
+/// A call of ~1 µs into JIT code: mov ecx, 0x1000; 1: dec ecx; jnz 1b; ret.
+private typealias Spin = @convention(c) () -> Void
+private func jitSpin() throws -> Spin {
+    unsafeBitCast(try jitPage([0xb9, 0x00, 0x10, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xc3]), to: Spin.self)
+}
+
+/// Starts a thread looping in an async region, part in `jit`, most in its
+/// own code, and returns once it loops: a signal in the JIT code is declined
+/// (no check can vouch for it, no return there can be hijacked), one in the
+/// own code lands.
+private func startJITLoop(named name: String, _ jit: @escaping Spin) throws -> KillableThread<Void> {
+    let running = Atomic(false)
+    let thread = try KillableThread(name: name) { ctx in
+        let own = Atomic(0)
+        try ctx.asyncKillable {
+            running.store(true, ordering: .releasing)
+            while true {
+                jit()
+                for _ in 0..<300 { own.add(1, ordering: .relaxed) }  // own code, most of the loop
+            }
+        }
+    }
+    while !running.load(ordering: .acquiring) { sched_yield() }
+    return thread
+}
 #endif
 
 func retryTimerScenario() throws {
     #if arch(x86_64)
     KillableThreads.resendWindow = .zero
-    // mov ecx, 0x1000; 1: dec ecx; jnz 1b; ret — about a microsecond per call.
-    typealias Spin = @convention(c) () -> Void
-    let jit = unsafeBitCast(try jitPage([0xb9, 0x00, 0x10, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xc3]), to: Spin.self)
+    let jit = try jitSpin()
     // Some signals find the loop's own code and land at once; a thread whose
     // first signal was declined (it armed a retry) never lands without one.
     // Retries end 10 ms after the send (the window is zero): on a loaded
@@ -52,18 +76,7 @@ func retryTimerScenario() throws {
     // of them fail the scenario.
     var retried = 0, unretried = 0
     for _ in 0..<500 where retried < 3 {
-        let running = Atomic(false)
-        let thread = try KillableThread(name: "retry-timer") { ctx in
-            let own = Atomic(0)
-            try ctx.asyncKillable {
-                running.store(true, ordering: .releasing)
-                while true {
-                    jit()
-                    for _ in 0..<300 { own.add(1, ordering: .relaxed) }  // own code, most of the loop
-                }
-            }
-        }
-        while !running.load(ordering: .acquiring) { sched_yield() }
+        let thread = try startJITLoop(named: "retry-timer", jit)
         try thread.interrupt()
         if let outcome = try thread.join(timeout: .seconds(2)) {
             let statistics = thread.ref.injectionStatistics
@@ -100,25 +113,13 @@ func retryTimerScenario() throws {
 func retryRefusedScenario() throws {
     #if arch(x86_64)
     guard tk_test_refuse_timer_create() == 0 else { throw FixtureError(detail: "seccomp: errno \(errno)") }
-    typealias Spin = @convention(c) () -> Void
-    let jit = unsafeBitCast(try jitPage([0xb9, 0x00, 0x10, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xc3]), to: Spin.self)
+    let jit = try jitSpin()
     // The loop of `retry-timer`, with the default resend window and no timer
     // to be had: a kill whose first signal was declined in the JIT code can
     // only land by a later signal, and only the watchdog sends one.
     var resent = 0
     for _ in 0..<500 where resent < 3 {
-        let running = Atomic(false)
-        let thread = try KillableThread(name: "retry-refused") { ctx in
-            let own = Atomic(0)
-            try ctx.asyncKillable {
-                running.store(true, ordering: .releasing)
-                while true {
-                    jit()
-                    for _ in 0..<300 { own.add(1, ordering: .relaxed) }
-                }
-            }
-        }
-        while !running.load(ordering: .acquiring) { sched_yield() }
+        let thread = try startJITLoop(named: "retry-refused", jit)
         try thread.interrupt()
         guard let outcome = try thread.join(timeout: .seconds(10)) else {
             say("not landed: \(thread.ref.injectionStatistics)")

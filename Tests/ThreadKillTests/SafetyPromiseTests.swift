@@ -202,25 +202,27 @@ struct SafetyPromiseTests {
           .timeLimit(.minutes(1)),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func declinedKillsRetryOnTheirOwn() throws {
-        let (status, output) = try runFixture(["retry-timer"])
-        #expect(status == 0, "\(output)")
-        // Three threads whose first signal was declined each land; without
-        // retries such a thread never does (the fixture exits 1).
-        let lines = output.split(separator: "\n")
-        #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after retries" }, "\(output)")
+        // Without retries such a thread never lands (the fixture exits 1).
+        try expectThreeDeclinedKillsLand(scenario: "retry-timer", by: "retries")
     }
 
     @Test("where the kernel refuses the retry timer, the watchdog's resends still land a declined kill in an async region (child process)",
           .timeLimit(.minutes(1)),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func declinedKillsResentWithoutTimer() throws {
-        let (status, output) = try runFixture(["retry-refused"])
-        #expect(status == 0, "\(output)")
-        // Three threads whose first signal was declined, with no retry armed
-        // (timer_create refused by a seccomp filter), each land: a later
-        // signal came, and only the watchdog sends one.
+        // No retry is armed (timer_create refused by a seccomp filter): a
+        // later signal came, and only the watchdog sends one.
+        try expectThreeDeclinedKillsLand(scenario: "retry-refused", by: "resends")
+    }
+
+    /// Runs a JIT-loop fixture: three threads whose first signal was
+    /// declined must each land, and it says by what (`landed interrupted
+    /// after retries|resends`).
+    private func expectThreeDeclinedKillsLand(scenario: String, by what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let (status, output) = try runFixture([scenario])
+        #expect(status == 0, "\(output)", sourceLocation: sourceLocation)
         let lines = output.split(separator: "\n")
-        #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after resends" }, "\(output)")
+        #expect(lines.count == 3 && lines.allSatisfy { $0 == "landed interrupted after \(what)" }, "\(output)", sourceLocation: sourceLocation)
     }
 
     @Test("retries end with the resend window: foreign code a pending kill cannot land in stops seeing EINTR (child process)",
