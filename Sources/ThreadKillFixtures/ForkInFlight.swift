@@ -14,10 +14,18 @@ import Glibc
 import CPthreadShim
 import Synchronization
 import ThreadKill
+import ThreadKillStress
 import ThreadKillTestSupport
 
 func forkInFlightScenario() throws {
     let go = Atomic(false)
+    // The fork waits until no other thread runs Swift code: the main thread
+    // parked in a loop of atomic loads and sched_yield, the watchdog asleep
+    // with nothing to resend. A thread inside the Swift runtime at the fork
+    // (instantiating generic metadata, say) leaves its lock held in the child
+    // for ever (seen under ASan, 3 runs in 120: the child's first metadata
+    // lookup hung).
+    let parked = Atomic(false), forked = Atomic(false)
     let spinning = Atomic<Int32>(0)  // the thread's kernel id, once it spins
     let target = Mutex<ThreadRef?>(nil)
     let thread = try KillableThread(name: "forker") { ctx -> String in
@@ -29,10 +37,13 @@ func forkInFlightScenario() throws {
         } catch is KillError {}  // taken; its signal is still in flight
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return "pipe: errno \(errno)" }
+        let survivor = target.withLock { $0 }!
+        while !parked.load(ordering: .acquiring) || !watchdogIdle() { sched_yield() }
         let pid = fork()
         if pid == 0 {
-            childReads(fds[0], ctx: ctx, interruptedBy: target.withLock { $0 }!)
+            childReads(fds[0], ctx: ctx, interruptedBy: survivor)
         }
+        forked.store(true, ordering: .releasing)
         return waitForChild(pid)
     }
     target.withLock { $0 = thread.ref }
@@ -41,6 +52,8 @@ func forkInFlightScenario() throws {
     let tid = spinning.load(ordering: .acquiring)
     while !signalPending(tid: tid) { sched_yield() }
     go.store(true, ordering: .releasing)
+    parked.store(true, ordering: .releasing)
+    while !forked.load(ordering: .acquiring) { sched_yield() }
     say("parent: \(try thread.join().value ?? "no value")")
 }
 
@@ -63,6 +76,20 @@ private func childReads(_ fd: Int32, ctx: KillContext, interruptedBy survivor: T
     } catch {
         say("child: \(error)")
         exit(1)
+    }
+}
+
+/// Whether ThreadKill's watchdog is asleep with nothing to do: in read(2) on
+/// its timer, and every timerfd of this process disarmed. It then runs no
+/// Swift code until a new request arms its timer.
+private func watchdogIdle() -> Bool {
+    guard let watchdog = threads().first(where: { $0.name == "threadkill-wd" }) else { return true }
+    guard isInSyscall(tid: watchdog.id, Int(CPthreadShim_SYS_read)) else { return false }
+    return ProcSelf.entries("/proc/self/fd").allSatisfy { fd in
+        var target = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/self/fd/\(fd)", &target, target.count)
+        guard n > 0, String(decoding: target.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "anon_inode:[timerfd]" else { return true }
+        return statusField("/proc/self/fdinfo/\(fd)", "it_value") == "(0, 0)"
     }
 }
 
