@@ -52,14 +52,12 @@ struct StateLockTests {
                 finished.signal()
             }
             // Not a sleep: until the waiter is inside futex(2), on the lock.
-            let asleepBy = ContinuousClock.now + .seconds(20)
-            while tid.load(ordering: .acquiring) == 0 || !isInSyscall(tid: tid.load(ordering: .acquiring), Int(SYS_futex)) {
-                guard ContinuousClock.now < asleepBy else {
-                    Issue.record("round \(round): the waiter was not seen asleep in futex(2) within 20 s (\(syscallFields(tid: tid.load(ordering: .acquiring))))")
-                    CPthreadShim_state_unlock(shared.block)
-                    return  // the waiter still needs the block and the counter: both are left
-                }
-                sched_yield()
+            let asleep = eventually("round \(round): the waiter asleep in futex(2)") {
+                tid.load(ordering: .acquiring) != 0 && isInSyscall(tid: tid.load(ordering: .acquiring), Int(SYS_futex))
+            }
+            guard asleep else {
+                CPthreadShim_state_unlock(shared.block)
+                return  // the waiter still needs the block and the counter: both are left
             }
             CPthreadShim_state_unlock(shared.block)
             // A lost wake-up leaves the waiter asleep for ever: fail, and leave

@@ -52,15 +52,18 @@ final class Latch: Sendable {
 }
 
 /// Waits until `condition` holds, checking it after each short yield, or fails after the bound.
-func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) {
+/// Returns whether it held.
+@discardableResult
+func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) -> Bool {
     let deadline = ContinuousClock.now + hangBound
     while !condition() {
         if ContinuousClock.now > deadline {
             Issue.record("\(what) did not happen within \(hangBound)", sourceLocation: sourceLocation)
-            return
+            return false
         }
         sched_yield()
     }
+    return true
 }
 
 /// Waits until thread `tid` of this process is inside system call `nr`
