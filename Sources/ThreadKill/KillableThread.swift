@@ -23,12 +23,16 @@ import Synchronization
 /// ```
 ///
 /// A handle that is dropped without ``join()`` detaches the thread, which then
-/// cleans up after itself; it never leaks.
+/// cleans up after itself; it never leaks. What the body captured is released
+/// when the thread ends, whether or not the handle is still held.
 public final class KillableThread<Value: Sendable>: Sendable {
     let core: ThreadCore
     @usableFromInline let box: OutcomeBox<Value>
     private let pthread: pthread_t
     private let reaped = Mutex(false)
+    /// The thread's start object, released by the later of this handle and
+    /// the thread's end (`ThreadStart.leave()`).
+    private let start: Unmanaged<ThreadStart>
 
     /// Starts a thread running `body`.
     ///
@@ -72,12 +76,14 @@ public final class KillableThread<Value: Sendable>: Sendable {
         // Made here, not on the new thread: an idle thread that never calls
         // malloc costs no per-thread malloc cache (glibc's tcache).
         let cleanups = CleanupStack(core: core)
-        let start: ThreadStart = TypedStart(core: core, cleanups: cleanups, box: box, body: body)
+        // One reference, shared by the thread and this handle: whichever
+        // leaves second releases it.
+        let start = Unmanaged<ThreadStart>.passRetained(TypedStart(core: core, cleanups: cleanups, box: box, body: body))
         Registry.insert(core)
         var thread = pthread_t()
-        let err = CPthreadShim_pthread_create(&thread, stackSize ?? 0, threadEntry, Unmanaged.passRetained(start).toOpaque())
+        let err = CPthreadShim_pthread_create(&thread, stackSize ?? 0, threadEntry, start.toOpaque())
         if err != 0 {
-            Unmanaged.passUnretained(start).release()
+            start.release()
             Registry.remove(core)
             core.abandonUnstarted()
             if err == EINVAL { throw ThreadKillError(.invalidArgument, errno: err, "pthread_create refused the stack size \(stackSize ?? 0): glibc takes the thread's control block and the program's static thread-local storage out of it; ask for more") }
@@ -86,6 +92,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         self.core = core
         self.box = box
         self.pthread = thread
+        self.start = start
         if let budget { Watchdog.shared.watchBudget(of: core, limit: budget) }
     }
 
@@ -93,6 +100,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
         reaped.withMaskedLock { reaped in
             if !reaped { pthread_detach(pthread) }
         }
+        if start.takeUnretainedValue().leave() { start.release() }
     }
 
     /// A non-generic reference to this thread, for lists and registries.
@@ -238,17 +246,29 @@ final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`, `pub
 
 /// What the new thread starts with. One object (no closure context beside
 /// it): it lives as long as the thread, so every byte is paid per thread.
-private class ThreadStart {
+///
+/// The thread and its handle share one reference to it, and the later of the
+/// two to leave releases it. A joined thread therefore frees nothing at its
+/// end: a thread's first `free` sets up glibc's per-thread malloc cache
+/// (`tcache_init`, taking an arena) and its exit tears it down again, ~3 µs
+/// per thread here (Docs/Latency.md). The body is dropped by the thread
+/// itself, so what it captured is released when the thread ends, as before.
+private class ThreadStart: @unchecked Sendable {  // `body` is dropped by the thread only; the rest is immutable
     let core: ThreadCore
+    private let leaving = Atomic<Int>(0)
     init(core: ThreadCore) { self.core = core }
     /// Runs the body and publishes its outcome.
     func run() { fatalError("overridden") }
+    /// Releases what the body captured.
+    func dropBody() { fatalError("overridden") }
+    /// The thread's end or its handle's: true for the second, which releases.
+    func leave() -> Bool { leaving.add(1, ordering: .acquiringAndReleasing).newValue == 2 }
 }
 
-private final class TypedStart<Value: Sendable>: ThreadStart {
+private final class TypedStart<Value: Sendable>: ThreadStart, @unchecked Sendable {
     let cleanups: CleanupStack
     let box: OutcomeBox<Value>
-    let body: @Sendable (KillContext) throws -> Value
+    private var body: (@Sendable (KillContext) throws -> Value)?
 
     init(core: ThreadCore, cleanups: CleanupStack, box: OutcomeBox<Value>, body: @escaping @Sendable (KillContext) throws -> Value) {
         self.cleanups = cleanups
@@ -258,7 +278,7 @@ private final class TypedStart<Value: Sendable>: ThreadStart {
     }
 
     override func run() {
-        let ending = runBody()
+        let ending = runBody(body!)
         KillEvents.ended(ending, on: core)
         box.publish(ending)
     }
@@ -267,7 +287,9 @@ private final class TypedStart<Value: Sendable>: ThreadStart {
     /// rest of the outcome is returned (published once the cleanups ran).
     /// An instance method, not a static one of `KillableThread<Value>`: that
     /// type's metadata would be looked up at run time on every thread.
-    private func runBody() -> Ending {
+    override func dropBody() { body = nil }
+
+    private func runBody(_ body: @Sendable (KillContext) throws -> Value) -> Ending {
         // The context holds both unowned: this frame keeps them alive while the body runs.
         let ctx = KillContext(core: core, cleanups: cleanups)
         // The thread is the outermost cleanup scope: what `onKill` registered
@@ -286,7 +308,10 @@ private final class TypedStart<Value: Sendable>: ThreadStart {
 }
 
 private func threadEntry(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    let start = Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue()
+    let unmanaged = Unmanaged<ThreadStart>.fromOpaque(arg!)
+    let start = unmanaged.takeUnretainedValue()
     start.core.threadMain { start.run() }
+    start.dropBody()
+    if start.leave() { unmanaged.release() }
     return nil
 }

@@ -232,6 +232,25 @@ struct KillableThreadTests {
         #expect(try thread.joinOrFail().value == "once")
     }
 
+    @Test("what a body captured is released when its thread ends, while the handle is still held")
+    func capturesReleasedAtEnd() throws {
+        final class Flag: Sendable { let isSet = Atomic(false) }
+        final class Captured: Sendable {
+            let released: Flag
+            init(released: Flag) { self.released = released }
+            deinit { released.isSet.store(true, ordering: .releasing) }
+        }
+        let released = Flag()
+        let thread = try { () throws(ThreadKillError) in
+            let captured = Captured(released: released)
+            return try KillableThread { _ in withExtendedLifetime(captured) {} }
+        }()
+        _ = try thread.joinOrFail()
+        let wasReleased = released.isSet.load(ordering: .acquiring)
+        #expect(wasReleased, "the body's captures outlived its thread")
+        withExtendedLifetime(thread) {}
+    }
+
     @Test("the thread's name is visible in /proc/self/task")
     func nameVisible() throws {
         let name = uniqueName("named")
