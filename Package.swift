@@ -49,7 +49,7 @@ let package = Package(
         ),
         // What the fixture program and the tests share, written once: the
         // isolated jobs' names and Codable types, /proc readers. Not a product.
-        .target(name: "ThreadKillTestSupport", dependencies: ["ThreadKill", "ThreadKillStress"]),
+        .target(name: "ThreadKillTestSupport", dependencies: ["ThreadKill", "CPthreadShim", "ThreadKillStress"]),
         .executableTarget(
             name: "ThreadKillFixtures",
             dependencies: ["ThreadKill", "CPthreadShim", "CThreadKillTestSupport", "ThreadKillTestSupport", "ThreadKillStress"]

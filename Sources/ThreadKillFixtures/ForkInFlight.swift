@@ -79,20 +79,6 @@ private func childReads(_ fd: Int32, ctx: KillContext, interruptedBy survivor: T
     }
 }
 
-/// Whether ThreadKill's watchdog is asleep with nothing to do: in read(2) on
-/// its timer, and every timerfd of this process disarmed. It then runs no
-/// Swift code until a new request arms its timer.
-private func watchdogIdle() -> Bool {
-    guard let watchdog = threads().first(where: { $0.name == "threadkill-wd" }) else { return true }
-    guard isInSyscall(tid: watchdog.id, Int(CPthreadShim_SYS_read)) else { return false }
-    return ProcSelf.entries("/proc/self/fd").allSatisfy { fd in
-        var target = [CChar](repeating: 0, count: 64)
-        let n = readlink("/proc/self/fd/\(fd)", &target, target.count)
-        guard n > 0, String(decoding: target.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "anon_inode:[timerfd]" else { return true }
-        return statusField("/proc/self/fdinfo/\(fd)", "it_value") == "(0, 0)"
-    }
-}
-
 /// Whether thread `tid` has a signal pending for it alone (SigPnd in its status).
 private func signalPending(tid: Int32) -> Bool {
     statusField("/proc/self/task/\(tid)/status", "SigPnd").flatMap { UInt64($0, radix: 16) }.map { $0 != 0 } ?? false

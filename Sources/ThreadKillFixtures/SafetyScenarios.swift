@@ -4,6 +4,8 @@ import Glibc
 import CPthreadShim
 import ThreadKill
 import ThreadKillStress
+import ThreadKillTestSupport
+import Synchronization
 
 /// `stuck-callback exit|shutdown`: a non-daemon thread whose stop callback
 /// never returns. `exit` returns from main (the exit policy's ladder must end
@@ -38,7 +40,9 @@ func stuckCallbackScenario(_ mode: String) throws {
 /// parent prints how long the child took to exit.
 func forkScenario() throws {
     KillableThreads.exitPolicy = ExitPolicy(waitForNonDaemon: .seconds(10), stopGrace: .seconds(2))
+    let parentTid = Atomic<Int32>(0)
     let parentThread = try KillableThread(name: "parent-only") { ctx in
+        parentTid.store(CPthreadShim_gettid(), ordering: .releasing)
         while true { try ctx.sleep(for: .seconds(3600)) }
     }
     // Use the watchdog in the parent first, so its thread exists at the fork.
@@ -46,6 +50,12 @@ func forkScenario() throws {
         while true { try ctx.checkpoint() }
     }
     _ = try budgeted.join()
+    // The child runs Swift code: fork only while no other thread does (a
+    // lock of the Swift runtime held at the fork stays held in the child;
+    // Docs/Fork.md). The parent's thread asleep in its futex wait, the
+    // watchdog asleep with nothing to do.
+    while parentTid.load(ordering: .acquiring) == 0 { sched_yield() }
+    while !isInSyscall(tid: parentTid.load(ordering: .acquiring), Int(SYS_futex)) || !watchdogIdle() { sched_yield() }
     let started = monotonicMillis()
     let pid = fork()
     if pid == 0 {

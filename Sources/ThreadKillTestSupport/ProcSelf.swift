@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CPthreadShim
 import ThreadKillStress
 
 /// The fields of `/proc/self/task/TID/syscall`: the number, six arguments, sp, pc.
@@ -41,6 +42,21 @@ public func threads() -> [(id: Int32, name: String)] {
 
 /// The names of this process's threads as the kernel shows them, in directory order.
 public func threadNames() -> [String] { threads().map(\.name) }
+
+/// Whether ThreadKill's watchdog is asleep with nothing to do: in read(2) on
+/// its timer, and every timerfd of this process disarmed. It then runs no
+/// Swift code until a new request arms its timer. A fixture that forks and
+/// runs Swift code in the child waits for this (Docs/Fork.md).
+public func watchdogIdle() -> Bool {
+    guard let watchdog = threads().first(where: { $0.name == "threadkill-wd" }) else { return true }
+    guard isInSyscall(tid: watchdog.id, Int(CPthreadShim_SYS_read)) else { return false }
+    return ProcSelf.entries("/proc/self/fd").allSatisfy { fd in
+        var target = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/self/fd/\(fd)", &target, target.count)
+        guard n > 0, String(decoding: target.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "anon_inode:[timerfd]" else { return true }
+        return statusField("/proc/self/fdinfo/\(fd)", "it_value") == "(0, 0)"
+    }
+}
 
 /// The program `name` in the directory of the running executable (`swift
 /// build` puts the fixture, the CLI and the test bundle side by side).
