@@ -37,7 +37,8 @@ public final class KillableThread<Value: Sendable>: Sendable {
     /// Starts a thread running `body`.
     ///
     /// - Parameters:
-    ///   - name: Shown in `/proc/self/task/*/comm` (cut to 15 bytes there) and in
+    ///   - name: Shown in `/proc/self/task/*/comm` (cut to 15 bytes there, between
+    ///     Unicode scalars) and in
     ///     ``KillableThreads/liveThreads``.
     ///   - stackSize: Bytes of stack, as `pthread_attr_setstacksize` takes them;
     ///     nil for the system default. At least ``KillableThreads/minimumStackSize``

@@ -3,6 +3,7 @@ import CPthreadShim
 import Synchronization
 import Testing
 @testable import ThreadKill
+import ThreadKillStress
 import ThreadKillTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -265,6 +266,21 @@ struct KillableThreadTests {
         try thread.requestStop()
         _ = try thread.joinOrFail()
         #expect(!KillableThreads.liveThreads.contains { $0.name == name })
+    }
+
+    @Test("a long name is cut to the kernel's 15 bytes between Unicode scalars, never inside one's UTF-8 bytes",
+          arguments: [
+              ("exactly-15-byte", "exactly-15-byte"),
+              ("sixteen-bytes-ok", "sixteen-bytes-o"),
+              ("fourteen-bytes" + "é", "fourteen-bytes"),  // é: 2 bytes, would end at byte 16
+              ("thirteen-byte" + "€x", "thirteen-byte"),  // €: 3 bytes, cut after its first
+              ("twelve-bytes" + "🙂", "twelve-bytes"),  // 4 bytes, cut after its third
+              ("é" + "é" + "é" + "é" + "é" + "é" + "é" + "é", "ééééééé"),
+              ("", ""),
+          ])
+    func longNameCut(name: String, shown: String) throws {
+        let thread = try KillableThread(name: name) { _ in ProcSelf.firstLine("/proc/thread-self/comm") }
+        #expect(try thread.joinOrFail().value == shown)
     }
 
     @Test("a stack size option is honoured, and a too-small one is refused")
