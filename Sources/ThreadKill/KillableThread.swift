@@ -38,8 +38,7 @@ public final class KillableThread<Value: Sendable>: Sendable {
     ///
     /// - Parameters:
     ///   - name: Shown in `/proc/self/task/*/comm` (cut to 15 bytes there, between
-    ///     Unicode scalars) and in
-    ///     ``KillableThreads/liveThreads``.
+    ///     Unicode scalars) and in ``KillableThreads/liveThreads``.
     ///   - stackSize: Bytes of stack, as `pthread_attr_setstacksize` takes them;
     ///     nil for the system default. At least ``KillableThreads/minimumStackSize``
     ///     (about 25 KB): less would overflow in the Swift runtime's first-use
