@@ -30,9 +30,6 @@ public final class KillableThread<Value: Sendable>: Sendable {
     @usableFromInline let box: OutcomeBox<Value>
     private let pthread: pthread_t
     private let reaped = Mutex(false)
-    /// The thread's start object, released by the later of this handle and
-    /// the thread's end (`ThreadStart.leave()`).
-    private let start: Unmanaged<ThreadStart>
 
     /// Starts a thread running `body`.
     ///
@@ -72,18 +69,16 @@ public final class KillableThread<Value: Sendable>: Sendable {
         KillableThreads.installExitHook()
         ForkSafety.install()
         let core = ThreadCore(name: name, daemon: daemon, stopToken: stopToken, tickNanos: tickNanos)
-        let box = OutcomeBox<Value>()
         // Made here, not on the new thread: an idle thread that never calls
         // malloc costs no per-thread malloc cache (glibc's tcache).
         let cleanups = CleanupStack(core: core)
-        // One reference, shared by the thread and this handle: whichever
-        // leaves second releases it.
-        let start = Unmanaged<ThreadStart>.passRetained(TypedStart(core: core, cleanups: cleanups, box: box, body: body))
+        let box = OutcomeBox(core: core, cleanups: cleanups, body: body)
         Registry.insert(core)
         var thread = pthread_t()
-        let err = CPthreadShim_pthread_create(&thread, stackSize ?? 0, threadEntry, start.toOpaque())
+        // The thread's own reference, released when it ends.
+        let err = CPthreadShim_pthread_create(&thread, stackSize ?? 0, threadEntry, Unmanaged<ThreadStart>.passRetained(box).toOpaque())
         if err != 0 {
-            start.release()
+            Unmanaged.passUnretained(box).release()
             Registry.remove(core)
             core.abandonUnstarted()
             if err == EINVAL { throw ThreadKillError(.invalidArgument, errno: err, "pthread_create refused the stack size \(stackSize ?? 0): glibc takes the thread's control block and the program's static thread-local storage out of it; ask for more") }
@@ -92,7 +87,6 @@ public final class KillableThread<Value: Sendable>: Sendable {
         self.core = core
         self.box = box
         self.pthread = thread
-        self.start = start
         if let budget { Watchdog.shared.watchBudget(of: core, limit: budget) }
     }
 
@@ -100,7 +94,6 @@ public final class KillableThread<Value: Sendable>: Sendable {
         reaped.withMaskedLock { reaped in
             if !reaped { pthread_detach(pthread) }
         }
-        if start.takeUnretainedValue().leave() { start.release() }
     }
 
     /// A non-generic reference to this thread, for lists and registries.
@@ -207,11 +200,35 @@ enum Ending: Sendable {
     }
 }
 
-/// The thread's outcome: its ``Ending``, and the value if it returned one.
+/// What the new thread runs, and how it ended: one object, made by the
+/// creator and shared by the thread and its handle.
+///
+/// The handle holds it, and the thread holds a reference while it runs. A
+/// joined thread therefore frees nothing at its end: its handle, on the
+/// joining thread, releases the object last. (A thread's first `free` sets up
+/// glibc's per-thread malloc cache, taking an arena, and its exit tears it
+/// down again.) The thread drops its body itself, so what the body captured
+/// is released when the thread ends. One object rather than a start object
+/// beside an outcome box: a malloc and a run-time generic metadata lookup
+/// less per thread.
 @usableFromInline
-final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`, `published`: written once, before `isPublished`
-    /// Written once by the thread (``store(_:)``) before ``publish(_:)``,
-    /// read only after ``ending`` was seen non-nil.
+class ThreadStart: @unchecked Sendable {  // immutable; subclasses say what they guard
+    let core: ThreadCore
+    init(core: ThreadCore) { self.core = core }
+    /// Runs the body and publishes its outcome.
+    func run() { fatalError("overridden") }
+    /// Releases what the body captured.
+    func dropBody() { fatalError("overridden") }
+}
+
+/// The thread's body, and its outcome: its ``Ending``, and the value if it
+/// returned one.
+@usableFromInline
+final class OutcomeBox<Value: Sendable>: ThreadStart, @unchecked Sendable {  // `body`: the thread's only; `value`, `published`: written once, before `isPublished`
+    let cleanups: CleanupStack
+    private var body: (@Sendable (KillContext) throws -> Value)?
+    /// Written once by the thread before ``publish(_:)``, read only after
+    /// ``ending`` was seen non-nil.
     @usableFromInline private(set) var value: Value?
     private var published: Ending?
     /// Set (releasing) after `published` was written: a flag, not a lock, so
@@ -219,10 +236,14 @@ final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`, `pub
     /// new thread's first `Mutex` lock makes).
     private let isPublished = Atomic<Bool>(false)
 
-    func store(_ value: Value) { self.value = value }
+    init(core: ThreadCore, cleanups: CleanupStack, body: @escaping @Sendable (KillContext) throws -> Value) {
+        self.cleanups = cleanups
+        self.body = body
+        super.init(core: core)
+    }
 
     /// Once only, by the thread.
-    func publish(_ ending: Ending) {
+    private func publish(_ ending: Ending) {
         published = ending
         isPublished.store(true, ordering: .releasing)
     }
@@ -242,53 +263,19 @@ final class OutcomeBox<Value: Sendable>: @unchecked Sendable {  // `value`, `pub
         case .killed(let report): return .killed(report)
         }
     }
-}
-
-/// What the new thread starts with. One object (no closure context beside
-/// it): it lives as long as the thread, so every byte is paid per thread.
-///
-/// The thread and its handle share one reference to it, and the later of the
-/// two to leave releases it. A joined thread therefore frees nothing at its
-/// end: a thread's first `free` sets up glibc's per-thread malloc cache
-/// (`tcache_init`, taking an arena) and its exit tears it down again, ~3 µs
-/// per thread here (Docs/Latency.md). The body is dropped by the thread
-/// itself, so what it captured is released when the thread ends, as before.
-private class ThreadStart: @unchecked Sendable {  // `body` is dropped by the thread only; the rest is immutable
-    let core: ThreadCore
-    private let leaving = Atomic<Int>(0)
-    init(core: ThreadCore) { self.core = core }
-    /// Runs the body and publishes its outcome.
-    func run() { fatalError("overridden") }
-    /// Releases what the body captured.
-    func dropBody() { fatalError("overridden") }
-    /// The thread's end or its handle's: true for the second, which releases.
-    func leave() -> Bool { leaving.add(1, ordering: .acquiringAndReleasing).newValue == 2 }
-}
-
-private final class TypedStart<Value: Sendable>: ThreadStart, @unchecked Sendable {
-    let cleanups: CleanupStack
-    let box: OutcomeBox<Value>
-    private var body: (@Sendable (KillContext) throws -> Value)?
-
-    init(core: ThreadCore, cleanups: CleanupStack, box: OutcomeBox<Value>, body: @escaping @Sendable (KillContext) throws -> Value) {
-        self.cleanups = cleanups
-        self.box = box
-        self.body = body
-        super.init(core: core)
-    }
 
     override func run() {
         let ending = runBody(body!)
         KillEvents.ended(ending, on: core)
-        box.publish(ending)
+        publish(ending)
     }
 
-    /// Runs the body; a returned value goes into `box`, unpublished, and the
+    override func dropBody() { body = nil }
+
+    /// Runs the body; a returned value goes into `value`, unpublished, and the
     /// rest of the outcome is returned (published once the cleanups ran).
     /// An instance method, not a static one of `KillableThread<Value>`: that
     /// type's metadata would be looked up at run time on every thread.
-    override func dropBody() { body = nil }
-
     private func runBody(_ body: @Sendable (KillContext) throws -> Value) -> Ending {
         // The context holds both unowned: this frame keeps them alive while the body runs.
         let ctx = KillContext(core: core, cleanups: cleanups)
@@ -296,7 +283,7 @@ private final class TypedStart<Value: Sendable>: ThreadStart, @unchecked Sendabl
         // outside any async region runs when the body ends.
         defer { withExtendedLifetime((core, cleanups)) { cleanups.unwind(to: 0, block: core.block) } }
         do {
-            box.store(try body(ctx))
+            value = try body(ctx)
             return .returned
         } catch let kill as KillError {
             let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.recordEnding(by: kill))
@@ -308,10 +295,8 @@ private final class TypedStart<Value: Sendable>: ThreadStart, @unchecked Sendabl
 }
 
 private func threadEntry(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    let unmanaged = Unmanaged<ThreadStart>.fromOpaque(arg!)
-    let start = unmanaged.takeUnretainedValue()
+    let start = Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue()
     start.core.threadMain { start.run() }
     start.dropBody()
-    if start.leave() { unmanaged.release() }
     return nil
 }
