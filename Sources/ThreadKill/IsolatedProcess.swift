@@ -50,7 +50,7 @@ public final class IsolatedProcess<Output: Codable & Sendable>: @unchecked Senda
     public let processIdentifier: pid_t
 
     private let child: ChildProcess
-    private let lock = ConditionLock()
+    private let lock = ConditionLock.make()
     private var link: SupervisorLink
     private var pumping = false
     private var reaped = false

@@ -7,7 +7,7 @@
 /// let next = try ctx.wait(on: jobs, until: { !$0.isEmpty }) { $0.removeFirst() }
 /// ```
 public final class Monitor<State: Sendable>: @unchecked Sendable {  // `state` is guarded by `lock`
-    private let lock = ConditionLock()
+    private let lock = ConditionLock.make()
     private var state: State
 
     /// A monitor holding `initial`.

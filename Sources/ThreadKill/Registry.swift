@@ -15,7 +15,7 @@ enum Registry {
     private final class Shard: @unchecked Sendable {  // `live` guarded by `lock`
         /// A pthread mutex rather than a `Mutex`: fork handling must hold it
         /// across `fork()` (ForkSafety.swift).
-        let lock = ConditionLock()
+        let lock = ConditionLock.make()
         var live: [UInt64: ThreadCore] = [:]
     }
 

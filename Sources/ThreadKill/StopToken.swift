@@ -98,9 +98,15 @@ public final class StopCallback: Sendable {
     deinit { cancel() }
 }
 
+/// What a stop request calls first, under the source's lock (see
+/// `StopState.setBeforeRequest`).
+protocol StopHook: AnyObject, Sendable {
+    func stopRequested()
+}
+
 /// The shared state behind a source and its tokens.
 final class StopState: @unchecked Sendable {
-    private let lock = ConditionLock()
+    private let lock = ConditionLock.make()
     private let requested = Atomic<Bool>(false)
     // Guarded by `lock`.
     private var callbacks: [(id: UInt64, run: @Sendable () -> Void)] = []
@@ -109,12 +115,13 @@ final class StopState: @unchecked Sendable {
     private var parentLink: StopCallback?
     /// Runs before the flag is set: a killable thread's own source sets the
     /// thread's kill word here, so whoever sees the token stopped also finds
-    /// the stop at the thread's next checkpoint.
-    private var beforeRequest: (@Sendable () -> Void)?
+    /// the stop at the thread's next checkpoint. An object, not a closure: a
+    /// closure capturing the thread's state was a malloc per thread.
+    private var beforeRequest: (any StopHook)?
 
     var isStopRequested: Bool { requested.load(ordering: .acquiring) }
 
-    func setBeforeRequest(_ hook: (@Sendable () -> Void)?) {
+    func setBeforeRequest(_ hook: (any StopHook)?) {
         lock.withLock { beforeRequest = hook }
     }
 
@@ -129,7 +136,7 @@ final class StopState: @unchecked Sendable {
             lock.unlock()
             return false
         }
-        beforeRequest?()
+        beforeRequest?.stopRequested()
         requested.store(true, ordering: .releasing)
         while !callbacks.isEmpty {
             let callback = callbacks.removeFirst()
@@ -160,7 +167,7 @@ final class StopState: @unchecked Sendable {
             lock.unlock()
             return false
         }
-        beforeRequest?()
+        beforeRequest?.stopRequested()
         requested.store(true, ordering: .releasing)
         let link = parentLink
         parentLink = nil

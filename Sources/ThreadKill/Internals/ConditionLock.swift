@@ -5,34 +5,41 @@ import CPthreadShim
 
 /// A pthread mutex and a CLOCK_MONOTONIC condition variable: what
 /// `Synchronization.Mutex` does not offer (waiting for a condition).
-final class ConditionLock: @unchecked Sendable {
-    // Heap storage: pthread objects must not move. One allocation for both
-    // (a ConditionLock is made per stop source: every byte counts per thread).
-    private let storage = UnsafeMutableRawPointer.allocate(
-        byteCount: ConditionLock.condOffset + MemoryLayout<pthread_cond_t>.size,
-        alignment: max(MemoryLayout<pthread_mutex_t>.alignment, MemoryLayout<pthread_cond_t>.alignment))
+///
+/// The pthread objects live in the object's own tail (a `ManagedBuffer`):
+/// they must not move, and one allocation is a malloc and a free less than a
+/// separate buffer (a ConditionLock is made per stop source: per thread).
+final class ConditionLock: ManagedBuffer<Void, UInt64> {  // not Sendable: ManagedBuffer never is; its holders are @unchecked Sendable
     private static let condOffset = (MemoryLayout<pthread_mutex_t>.size + MemoryLayout<pthread_cond_t>.alignment - 1)
         / MemoryLayout<pthread_cond_t>.alignment * MemoryLayout<pthread_cond_t>.alignment
+    private static let words = (condOffset + MemoryLayout<pthread_cond_t>.size + 7) / 8
+
+    private var storage: UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(withUnsafeMutablePointerToElements { $0 })
+    }
     private var mutex: UnsafeMutablePointer<pthread_mutex_t> { storage.assumingMemoryBound(to: pthread_mutex_t.self) }
     private var cond: UnsafeMutablePointer<pthread_cond_t> {
         (storage + ConditionLock.condOffset).assumingMemoryBound(to: pthread_cond_t.self)
     }
 
-    init() {
+    /// A new, unlocked lock.
+    static func make() -> ConditionLock {
+        let lock = unsafeDowncast(ConditionLock.create(minimumCapacity: words) { _ in () }, to: ConditionLock.self)
+        let storage = lock.storage
         storage.bindMemory(to: pthread_mutex_t.self, capacity: 1).initialize(to: pthread_mutex_t())
-        (storage + ConditionLock.condOffset).bindMemory(to: pthread_cond_t.self, capacity: 1).initialize(to: pthread_cond_t())
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
+        (storage + condOffset).bindMemory(to: pthread_cond_t.self, capacity: 1).initialize(to: pthread_cond_t())
+        precondition(pthread_mutex_init(lock.mutex, nil) == 0, "pthread_mutex_init failed")
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        precondition(pthread_cond_init(cond, &attr) == 0, "pthread_cond_init failed")
+        precondition(pthread_cond_init(lock.cond, &attr) == 0, "pthread_cond_init failed")
         pthread_condattr_destroy(&attr)
+        return lock
     }
 
     deinit {
         pthread_cond_destroy(cond)
         pthread_mutex_destroy(mutex)
-        storage.deallocate()
     }
 
     /// Locks; the calling thread's kills are deferred until ``unlock()``, so an

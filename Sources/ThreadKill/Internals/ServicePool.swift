@@ -20,7 +20,7 @@ final class ServicePool: @unchecked Sendable {  // `state` guarded by `lock`
 
     /// What `/proc/self/task/*/comm` shows for the pool's threads (at most 15 bytes).
     let name: String
-    let lock = ConditionLock()
+    let lock = ConditionLock.make()
     private var state = State()
 
     init(name: String) { self.name = name }

@@ -41,7 +41,7 @@ enum Spawner {
         var started = false
     }
 
-    static let lock = ConditionLock()
+    nonisolated(unsafe) static let lock = ConditionLock.make()  // a lock: safe to share
     private nonisolated(unsafe) static var state = State()
 
     /// In a forked child, with `lock` held since before the fork: the

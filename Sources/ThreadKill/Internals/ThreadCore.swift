@@ -8,7 +8,7 @@ import Synchronization
 /// its context and the registry. One object per thread, never reused: the
 /// object's identity is the thread's generation, so no handle can ever reach a
 /// later thread that got the same recycled `pthread_t`.
-final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the accessors' rules in CPthreadShim.h
+final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; see the accessors' rules in CPthreadShim.h
     enum Lifecycle: UInt64 {
         case starting = 0, running = 1, exiting = 2, finished = 3
     }
@@ -83,12 +83,13 @@ final class ThreadCore: @unchecked Sendable {  // `block` is owned; see the acce
         guard let block = CPthreadShim_block_create() else { fatalError("ThreadKill: out of memory") }
         self.block = block
         self.stop = StopSource()
-        // Strong, and dropped when the thread ends (``threadMain(_:)``) or
-        // never starts (``abandonUnstarted()``): a `weak` capture gave every
-        // core a side table (a malloc), which sends each retain and release
-        // of it down the runtime's slow path. (In a forked child, a thread
-        // left behind keeps its core anyway: its start object is on its stack.)
-        stop.state.setBeforeRequest { [self] in stopRequested() }
+        // The hook is this core, held strongly, and dropped when the thread
+        // ends (``threadMain(_:)``) or never starts (``abandonUnstarted()``):
+        // a `weak` reference gave every core a side table (a malloc), which
+        // sends each retain and release of it down the runtime's slow path.
+        // (In a forked child, a thread left behind keeps its core anyway: its
+        // start object is on its stack.)
+        stop.state.setBeforeRequest(self)
         // Linked only now that the hook is set: a group already stopped stops
         // the source at once, and the hook must set the thread's kill word.
         if let stopToken { stop.state.link(to: stopToken) }

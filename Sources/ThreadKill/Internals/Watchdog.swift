@@ -41,7 +41,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
         var nextCheck: UInt64
     }
 
-    let lock = ConditionLock()
+    let lock = ConditionLock.make()
     private var resends: [ObjectIdentifier: Resend] = [:]
     private var budgets: [ObjectIdentifier: Budget] = [:]
     private var started = false  // false again in a forked child (its thread did not come along)
