@@ -268,6 +268,27 @@ struct KillableThreadTests {
         #expect(!KillableThreads.liveThreads.contains { $0.name == name })
     }
 
+    @Test("liveThreads lists exactly the threads still running while they end in any order: first, last and middle of every registry shard", .timeLimit(.minutes(1)))
+    func liveThreadsWhileEnding() throws {
+        let threads = try (0..<64).map { _ in
+            try KillableThread(name: "live-list") { ctx in try ctx.sleep(for: .seconds(3600)) }
+        }
+        let ids = Set(threads.map(\.id))
+        var running = ids
+        #expect(Set(KillableThreads.liveThreads.map(\.id)).intersection(ids) == running)
+        // Every third first, then the newest first, then the rest oldest first.
+        let order = stride(from: 0, to: 64, by: 3).map { $0 }
+            + stride(from: 63, to: 0, by: -1).filter { $0 % 3 != 0 && $0 > 31 }
+            + (0..<64).filter { $0 % 3 != 0 && $0 <= 31 }
+        #expect(Set(order) == Set(0..<64) && order.count == 64)
+        for index in order {
+            try threads[index].requestStop()
+            _ = try threads[index].joinOrFail()
+            running.remove(threads[index].id)
+            #expect(Set(KillableThreads.liveThreads.map(\.id)).intersection(ids) == running)
+        }
+    }
+
     @Test("a long name is cut to the kernel's 15 bytes between Unicode scalars, never inside one's UTF-8 bytes",
           arguments: [
               ("exactly-15-byte", "exactly-15-byte"),

@@ -69,6 +69,12 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
 
     private static let ids = Atomic<UInt64>(0)
 
+    /// This core's neighbours in its registry shard's list (Registry.swift),
+    /// guarded by the shard's lock. The shard holds the next one; the
+    /// previous one is held by its own previous, or is the shard's head.
+    @exclusivity(unchecked) var registryNext: ThreadCore?
+    @exclusivity(unchecked) unowned(unsafe) var registryPrevious: ThreadCore?
+
     /// The period of the thread's trace tick, if it has one.
     var tickNanos: UInt64? { tickPeriod == 0 ? nil : tickPeriod }
     private let tickPeriod: UInt64  // 0: none (a tick is at least 100 µs); not an optional: 8 bytes less per thread
