@@ -1,4 +1,5 @@
 import CPthreadShim
+import Synchronization
 import Testing
 @testable import ThreadKill
 #if canImport(Glibc)
@@ -46,9 +47,16 @@ struct RefusalCoverageTests {
 
     @Test("a raw pthread and a finished killable thread are not targets")
     func rawAndFinishedNotOwned() throws {
-        let thread = try KillableThread { _ in pthread_self() }
-        let pthread = try #require(try thread.joinOrFail().value)
+        // The finished thread is looked up before it is joined: a joined
+        // thread's pthread_t may already name a new thread (glibc reuses the
+        // descriptor with the stack), perhaps a killable one of another test.
+        let bits = Atomic<UInt>(0)
+        let thread = try KillableThread { _ in bits.store(UInt(pthread_self()), ordering: .releasing) }
+        let ref = thread.ref
+        eventually("the thread left the live threads") { !KillableThreads.liveThreads.contains(ref) }
+        let pthread = pthread_t(bits.load(ordering: .acquiring))
         expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: pthread) }
+        _ = try thread.joinOrFail()
         var raw = pthread_t()
         #expect(pthread_create(&raw, nil, { _ in nil }, nil) == 0)
         expectRefusal(.notOwned) { _ = try KillableThreads.thread(for: raw) }
