@@ -60,7 +60,7 @@ private let callback: @convention(c) () -> Void = {
 struct AnonymousCodeTests {
     init() { words.initialize(repeating: 0, count: 4) }
 
-    @Test("a kill aimed at code in an anonymous executable page is declined as such, and lands once the code returns", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at code in an anonymous executable page is declined as such, and lands once the code returns", .timeLimit(.hang))
     func pcInAnonymousCode() throws {
         let code = try AnonymousCode(AnonymousCode.spinUntilReleased)
         typealias Spin = @convention(c) (UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>) -> Void
@@ -90,7 +90,7 @@ struct AnonymousCodeTests {
         withExtendedLifetime(code) {}
     }
 
-    @Test("a kill aimed at own code called back from an anonymous page is declined (foreign caller frame)", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at own code called back from an anonymous page is declined (foreign caller frame)", .timeLimit(.hang))
     func returnAddressIntoAnonymousCode() throws {
         let code = try AnonymousCode(AnonymousCode.callThrough)
         typealias Call = @convention(c) (@convention(c) () -> Void) -> Void

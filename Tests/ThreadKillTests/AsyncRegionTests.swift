@@ -35,7 +35,7 @@ let retryGate = Atomic<Int>(0)
 @Suite("Async regions",
       .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"))
 struct AsyncRegionTests {
-    @Test("a kill lands in a loop with no checkpoints; region cleanups run once, newest first, before the kill is caught; the thread's own at its end", .timeLimit(.minutes(1)))
+    @Test("a kill lands in a loop with no checkpoints; region cleanups run once, newest first, before the kill is caught; the thread's own at its end", .timeLimit(.hang))
     func landsInPureLoop() throws {
         let log = Mutex<[String]>([])
         let entered = Latch()
@@ -149,7 +149,7 @@ struct AsyncRegionTests {
         #expect(try fresh.joinOrFail().value == 2890)
     }
 
-    @Test("a kill aimed at a thread inside a swift_once initializer waits until it finishes, then lands as swift_once returns", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at a thread inside a swift_once initializer waits until it finishes, then lands as swift_once returns", .timeLimit(.hang))
     func deferredInsideSwiftOnce() throws {
         let nextStatementRan = Atomic(false)
         let thread = try KillableThread { ctx -> Int in
@@ -183,7 +183,7 @@ struct AsyncRegionTests {
         #expect(gatedGlobal == 41, "another reader is not wedged")
     }
 
-    @Test("a kill aimed at a Swift comparator called from libc qsort waits until qsort returns", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at a Swift comparator called from libc qsort waits until qsort returns", .timeLimit(.hang))
     func deferredInsideQsort() throws {
         let thread = try KillableThread { ctx -> Bool in
             var values = (0..<3_000).map { ($0 * 7919) % 3_000 }
@@ -213,7 +213,7 @@ struct AsyncRegionTests {
         #expect(stats.totalDeclines > 0, "\(stats)")
     }
 
-    @Test("a kill aimed at a Swift comparator called from libc qsort lands as qsort returns: sorted, and the next statement has not run", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at a Swift comparator called from libc qsort lands as qsort returns: sorted, and the next statement has not run", .timeLimit(.hang))
     func landsAsQsortReturns() throws {
         // No exclusive access is open around the call (a raw buffer), so the
         // return from qsort is a place the kill may land: the handler unwinds
@@ -252,7 +252,7 @@ struct AsyncRegionTests {
         #expect(thread.ref.injectionStatistics.jumpsOnReturn == 1)
     }
 
-    @Test("a retry armed before the kill lands is disarmed with the region: foreign code blocked right after sees no stray EINTR", .timeLimit(.minutes(1)))
+    @Test("a retry armed before the kill lands is disarmed with the region: foreign code blocked right after sees no stray EINTR", .timeLimit(.hang))
     func retryDisarmedWithTheRegion() throws {
         // Held in a comparator under qsort, the kill is declined (a foreign
         // frame) again and again, each decline arming the thread's retry
@@ -296,7 +296,7 @@ struct AsyncRegionTests {
         #expect(stray == 0, "\(stray) of 24 polls right after a landing were interrupted by a retry armed before it")  // 1 in 3 without the disarm
     }
 
-    @Test("a kill aimed at a masked section holding a lock waits, then arrives at the end of the mask", .timeLimit(.minutes(1)))
+    @Test("a kill aimed at a masked section holding a lock waits, then arrives at the end of the mask", .timeLimit(.hang))
     func deferredInsideMaskedMutex() throws {
         // A lock whose every instruction is the program's own (an inlined
         // atomic spin lock), taken in a masked section: the mask is the only
@@ -329,7 +329,7 @@ struct AsyncRegionTests {
         #expect(thread.ref.injectionStatistics.jumps == 0, "delivered at the end of the mask, not by a jump")
     }
 
-    @Test("bracket releases exactly once when a kill jumps out of its body, before the kill is caught", .timeLimit(.minutes(1)))
+    @Test("bracket releases exactly once when a kill jumps out of its body, before the kill is caught", .timeLimit(.hang))
     func bracketSurvivesJump() throws {
         let log = Mutex<[String]>([])
         let entered = Latch()

@@ -30,7 +30,7 @@ func startInCancellableCall<T: Sendable>(_ name: String, blockedIn syscall: Int?
 
 @Suite("Cancel", .disabled(under: .thread, because: "TSan aborts the process when a thread it tracks is unwound by pthread_cancel inside an interceptor (\"thread finished with ignores enabled\"): Docs/Sanitizers.md"))
 struct CancelTests {
-    @Test("cancel ends a thread blocked in cancellableSleep, cancellableRead or cancellablePoll, on the thread itself: no helper thread", .timeLimit(.minutes(1)))
+    @Test("cancel ends a thread blocked in cancellableSleep, cancellableRead or cancellablePoll, on the thread itself: no helper thread", .timeLimit(.hang))
     func cancelLeafCalls() throws {
         let pipe = Pipe()
         let bodies: [(Int, @Sendable (KillContext) throws -> Void)] = [
@@ -56,7 +56,7 @@ struct CancelTests {
         }
     }
 
-    @Test("a pending cancel leaves read, sleep and checkpoints alone; the next cancellable call acts on it", .timeLimit(.minutes(1)))
+    @Test("a pending cancel leaves read, sleep and checkpoints alone; the next cancellable call acts on it", .timeLimit(.hang))
     func pendingCancelIsNoKill() throws {
         let pipe = Pipe()
         let go = Latch()
@@ -88,7 +88,7 @@ struct CancelTests {
         #expect(try thread.joinOrFail().value == ["read 1", "slept", "checkpoint", "cancelled"])
     }
 
-    @Test("a cancel racing the entry of a cancellable read is never lost", .timeLimit(.minutes(2)))
+    @Test("a cancel racing the entry of a cancellable read is never lost", .timeLimit(.hang))
     func cancelRacesEntry() throws {
         let pipe = Pipe()
         for round in 0..<300 {
@@ -107,7 +107,7 @@ struct CancelTests {
         }
     }
 
-    @Test("a cancel runs the C cleanup once and the Swift cleanup stack once, in order, as the Swift frames unwind", .timeLimit(.minutes(1)))
+    @Test("a cancel runs the C cleanup once and the Swift cleanup stack once, in order, as the Swift frames unwind", .timeLimit(.hang))
     func cleanupsRunOnce() throws {
         let swiftCleanups = Atomic(0)
         let cleanupOrder = Mutex<[String]>([])
@@ -148,7 +148,7 @@ struct CancelTests {
         #expect(cleanupOrder.withLock { $0 } == ["inner defer", "withCleanup", "body defer", "thread"])
     }
 
-    @Test("a cancel inside mutex.withLock runs every defer and leaves the mutex free; the thread still ends cancelled", .timeLimit(.minutes(1)))
+    @Test("a cancel inside mutex.withLock runs every defer and leaves the mutex free; the thread still ends cancelled", .timeLimit(.hang))
     func cancelReleasesLocksAndRunsDefers() throws {
         let mutex = Mutex(0)
         let deferRan = Atomic(false)
@@ -171,7 +171,7 @@ struct CancelTests {
         #expect(acquired == true, "the mutex is still held after cancel()")
     }
 
-    @Test("a cancel is sticky: a body that catches it is cancelled again at its next delivery point", .timeLimit(.minutes(1)))
+    @Test("a cancel is sticky: a body that catches it is cancelled again at its next delivery point", .timeLimit(.hang))
     func cancelIsSticky() throws {
         let caught = Atomic(0)
         let thread = try startInCancellableCall("sticky-cancel", blockedIn: Int(CPthreadShim_SYS_clock_nanosleep)) { ctx in
@@ -206,7 +206,7 @@ struct CancelTests {
         }
     }
 
-    @Test("an interrupt also wakes a cancellable call (it is interruptible), as a catchable error", .timeLimit(.minutes(1)))
+    @Test("an interrupt also wakes a cancellable call (it is interruptible), as a catchable error", .timeLimit(.hang))
     func interruptWakesCancellableCall() throws {
         let thread = try startInCancellableCall("interrupt") { ctx -> String in
             do { try ctx.cancellableSleep(for: .seconds(3600)) } catch let kill as KillError { return kill.reason.rawValue }
@@ -236,7 +236,7 @@ struct CancelTests {
 
 @Suite("Escalation ladder and timeouts")
 struct LadderTests {
-    @Test("stop(grace:) ends each kind of thread and names the step that acted", .timeLimit(.minutes(2)),
+    @Test("stop(grace:) ends each kind of thread and names the step that acted", .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "includes an async-region body (refused under sanitizers) and a blocked read (TSan defers the signal): Docs/Sanitizers.md"))
     func ladderStopsEachKind() throws {
         let pipe = Pipe()
@@ -280,7 +280,7 @@ struct LadderTests {
         #expect(!reachedAfterMask)
     }
 
-    @Test("a thread that reaches no step that can end it is reported not stopped when the grace runs out", .timeLimit(.minutes(1)))
+    @Test("a thread that reaches no step that can end it is reported not stopped when the grace runs out", .timeLimit(.hang))
     func ladderGivesUp() throws {
         let quit = Atomic(false)
         let thread = try KillableThread(name: "unstoppable") { ctx in
@@ -296,7 +296,7 @@ struct LadderTests {
         _ = try thread.joinOrFail()
     }
 
-    @Test("withTimeout returns a fast body's value and stops sleeping, blocked and CPU-bound bodies", .timeLimit(.minutes(1)),
+    @Test("withTimeout returns a fast body's value and stops sleeping, blocked and CPU-bound bodies", .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "includes an async-region body (refused under sanitizers) and a blocked read (TSan defers the signal): Docs/Sanitizers.md"))
     func timeouts() throws {
         #expect(try withTimeout(.seconds(20)) { _ in 42 } == 42)

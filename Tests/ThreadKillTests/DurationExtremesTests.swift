@@ -45,14 +45,14 @@ private func refusedAsInvalidDuration<T>(_ outcome: Outcome<T>) -> Bool {
 
 @Suite("Durations at their extremes: .zero, 1 ns, .seconds(Int64.max), negative")
 struct DurationExtremesTests {
-    @Test("ctx.sleep(for:): returns at once for 0 and 1 ns, sleeps until stopped for Int64.max s, refuses negative", .timeLimit(.minutes(1)))
+    @Test("ctx.sleep(for:): returns at once for 0 and 1 ns, sleeps until stopped for Int64.max s, refuses negative", .timeLimit(.hang))
     func sleepExtremes() throws {
         for d in [zero, oneNanosecond] { #expect(try onThread { ctx in try ctx.sleep(for: d) }.value != nil) }
         #expect(isStopped(try stoppedWhileWaiting { ctx in try ctx.sleep(for: forever) }))
         #expect(refusedAsInvalidDuration(try onThread { ctx in try ctx.sleep(for: negative) }))
     }
 
-    @Test("ctx.wait(on:until:timeout:): nil at once for 0 and 1 ns, waits until stopped for Int64.max s, refuses negative", .timeLimit(.minutes(1)))
+    @Test("ctx.wait(on:until:timeout:): nil at once for 0 and 1 ns, waits until stopped for Int64.max s, refuses negative", .timeLimit(.hang))
     func monitorWait() throws {
         let never = Monitor(false)
         for d in [zero, oneNanosecond] {
@@ -64,7 +64,7 @@ struct DurationExtremesTests {
     }
 
     @Test("ctx.poll(timeout:) and ctx.cancellablePoll(timeout:): 0 ready at once for 0 and 1 ns, wait until stopped for Int64.max s, refuse negative",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
     func polls() throws {
         let pipe = Pipe()
@@ -98,7 +98,7 @@ struct DurationExtremesTests {
     }
 
     @Test("ctx.cancellableSleep(for:): returns for 0 and 1 ns, sleeps until stopped for Int64.max s, refuses negative",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
     func cancellableSleep() throws {
         for d in [zero, oneNanosecond] { #expect(try onThread { ctx in try ctx.cancellableSleep(for: d) }.value != nil) }
@@ -106,7 +106,7 @@ struct DurationExtremesTests {
         #expect(refusedAsInvalidDuration(try onThread { ctx in try ctx.cancellableSleep(for: negative) }))
     }
 
-    @Test("join(timeout:) on KillableThread and ThreadRef: 0 and 1 ns return at once, Int64.max s waits for the end, negative is refused", .timeLimit(.minutes(1)))
+    @Test("join(timeout:) on KillableThread and ThreadRef: 0 and 1 ns return at once, Int64.max s waits for the end, negative is refused", .timeLimit(.hang))
     func joins() throws {
         let release = Latch()
         let thread = try KillableThread(name: "extremes") { _ in release.wait() }
@@ -121,7 +121,7 @@ struct DurationExtremesTests {
         #expect(try thread.join(timeout: forever)?.value != nil)
     }
 
-    @Test("stop(grace:): 0 and 1 ns return at once, Int64.max s climbs any ladder without overflow, negative is refused", .timeLimit(.minutes(1)))
+    @Test("stop(grace:): 0 and 1 ns return at once, Int64.max s climbs any ladder without overflow, negative is refused", .timeLimit(.hang))
     func stops() throws {
         for d in [zero, oneNanosecond] {
             let thread = try KillableThread(name: "extremes") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }
@@ -144,7 +144,7 @@ struct DurationExtremesTests {
         _ = try thread.stop(grace: .seconds(20))
     }
 
-    @Test("withTimeout(_:grace:): a 0 or 1 ns timeout stops a sleeping body, Int64.max s returns a value and climbs without overflow, negatives are refused", .timeLimit(.minutes(1)))
+    @Test("withTimeout(_:grace:): a 0 or 1 ns timeout stops a sleeping body, Int64.max s returns a value and climbs without overflow, negatives are refused", .timeLimit(.hang))
     func timeouts() throws {
         for d in [zero, oneNanosecond] {
             #expect(throws: TimeoutError.self) { try withTimeout(d, grace: .seconds(20)) { ctx in try ctx.sleep(for: .seconds(3600)) } }
@@ -161,7 +161,7 @@ struct DurationExtremesTests {
     }
 
     @Test("KillableThread(cpuBudget:tick:): a 0 or 1 ns budget is exceeded at once, Int64.max s never, negatives are refused; a tick below 100 µs is refused, Int64.max s is accepted",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func threadOptions() throws {
         for d in [zero, oneNanosecond] {
             let thread = try KillableThread(name: "budget", cpuBudget: d) { ctx in while true { try ctx.checkpoint() } }
@@ -178,7 +178,7 @@ struct DurationExtremesTests {
         expectRefusal(.invalidDuration) { _ = try KillableThread(tick: negative) { _ in } }
     }
 
-    @Test("IsolatedProcess run/wait/terminate: 0 and 1 ns act at once, Int64.max s waits for the job, negatives are refused", .timeLimit(.minutes(1)))
+    @Test("IsolatedProcess run/wait/terminate: 0 and 1 ns act at once, Int64.max s waits for the job, negatives are refused", .timeLimit(.hang))
     func processes() throws {
         for d in [zero, oneNanosecond] {
             let process = try IsolatedProcess.start(FixtureJob.spin, input: 0, executable: fixturePath)
@@ -199,7 +199,7 @@ struct DurationExtremesTests {
     }
 
     @Test("process-wide settings: resendWindow 0/1 ns/Int64.max s, shutdown(grace:) and handleTerminationSignals(grace:) at every extreme, in a child process",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func processWide() throws {
         let (status, output) = try runFixture(["duration-extremes"])
         #expect(status == 0)

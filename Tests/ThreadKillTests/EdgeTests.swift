@@ -23,7 +23,7 @@ struct EdgeTests {
     // MARK: Stack size
 
     @Test("the smallest accepted stack size runs a body that takes every kind of kill; one byte less is refused",
-          .timeLimit(.minutes(2)),
+          .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "sanitizer frames are several times larger, so the floor does not hold; and the probe's ctx.read is not woken under TSan: Docs/Sanitizers.md"))
     func stackFloor() throws {
         let floor = KillableThreads.minimumStackSize
@@ -50,7 +50,7 @@ struct EdgeTests {
     // MARK: Thread names
 
     @Test("every thread ThreadKill starts carries its name: watchdog, spawner, signal waiter, shutdown runner, cancellable-call helper",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "the scenario ends a cancellable call, which TSan cannot survive: Docs/Sanitizers.md"))
     func serviceThreadNames() throws {
         // In a child process: it installs SIGTERM handling and counts every thread.
@@ -73,7 +73,7 @@ struct EdgeTests {
     // MARK: Cancellable sleeps
 
     @Test("a cancellable sleep of 71.6 minutes or more, up to Duration's maximum, sleeps in full until cancelled",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan defers a signal to a thread blocked in a raw syscall until it returns: Docs/Sanitizers.md"))
     func longCancellableSleep() throws {
         for (duration, seconds) in [(Duration.seconds(4295), 4295), (.seconds(Int64.max), Int.max), (.seconds(1 << 40) + .milliseconds(5), 1 << 40)] {

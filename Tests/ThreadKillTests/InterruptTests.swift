@@ -70,7 +70,7 @@ func interruptWhileBlocked(_ name: String, _ body: @escaping @Sendable (KillCont
 
 @Suite("Interrupting blocked threads")
 struct InterruptTests {
-    @Test("interrupt wakes a read on a pipe nobody writes to", .timeLimit(.minutes(1)),
+    @Test("interrupt wakes a read on a pipe nobody writes to", .timeLimit(.hang),
       .disabled(under: .thread, because: "TSan defers the signal while the stub blocks in a restartable syscall: Docs/Sanitizers.md"))
     func pipeRead() throws {
         let pipe = Pipe()
@@ -80,14 +80,14 @@ struct InterruptTests {
         } == .interrupted)
     }
 
-    @Test("interrupt wakes an accept on a loopback listener", .timeLimit(.minutes(1)),
+    @Test("interrupt wakes an accept on a loopback listener", .timeLimit(.hang),
       .disabled(under: .thread, because: "TSan defers the signal while the stub blocks in a restartable syscall: Docs/Sanitizers.md"))
     func loopbackAccept() throws {
         let listener = try Listener()
         #expect(try interruptWhileBlocked("accept") { ctx in _ = try ctx.accept(listener.fd) } == .interrupted)
     }
 
-    @Test("interrupt wakes a recv on a connected socket", .timeLimit(.minutes(1)),
+    @Test("interrupt wakes a recv on a connected socket", .timeLimit(.hang),
       .disabled(under: .thread, because: "TSan defers the signal while the stub blocks in a restartable syscall: Docs/Sanitizers.md"))
     func socketRecv() throws {
         let listener = try Listener()
@@ -99,14 +99,14 @@ struct InterruptTests {
         } == .interrupted)
     }
 
-    @Test("interrupt wakes a one-hour sleep and a monitor wait", .timeLimit(.minutes(1)))
+    @Test("interrupt wakes a one-hour sleep and a monitor wait", .timeLimit(.hang))
     func sleepAndWait() throws {
         #expect(try interruptWhileBlocked("sleep") { ctx in try ctx.sleep(for: .seconds(3600)) } == .interrupted)
         let monitor = Monitor(false)
         #expect(try interruptWhileBlocked("wait") { ctx in _ = try ctx.wait(on: monitor, until: { $0 }) { _ in } } == .interrupted)
     }
 
-    @Test("interrupt wakes a poll with no timeout", .timeLimit(.minutes(1)))
+    @Test("interrupt wakes a poll with no timeout", .timeLimit(.hang))
     func pollForever() throws {
         let pipe = Pipe()
         #expect(try interruptWhileBlocked("poll") { ctx in
@@ -115,7 +115,7 @@ struct InterruptTests {
         } == .interrupted)
     }
 
-    @Test("interrupt wakes a waitpid on a sleeping child", .timeLimit(.minutes(1)),
+    @Test("interrupt wakes a waitpid on a sleeping child", .timeLimit(.hang),
       .disabled(under: .thread, because: "TSan defers the signal while the stub blocks in a restartable syscall: Docs/Sanitizers.md"))
     func waitpidOnChild() throws {
         var pid: pid_t = 0
@@ -131,7 +131,7 @@ struct InterruptTests {
         #expect(try interruptWhileBlocked("waitpid") { ctx in _ = try ctx.waitpid(child) } == .interrupted)
     }
 
-    @Test("interrupt wakes a foreign C read inside a blocking region with EINTR", .timeLimit(.minutes(1)))
+    @Test("interrupt wakes a foreign C read inside a blocking region with EINTR", .timeLimit(.hang))
     func foreignReadInBlockingRegion() throws {
         let pipe = Pipe()
         let result = Mutex<(Int, Int32)>((0, 0))
@@ -151,7 +151,7 @@ struct InterruptTests {
         #expect(result.withLock { $0 } == (-1, EINTR))
     }
 
-    @Test("completed reads keep their data: an interrupt never eats bytes", .timeLimit(.minutes(1)))
+    @Test("completed reads keep their data: an interrupt never eats bytes", .timeLimit(.hang))
     func completedReadKeepsData() throws {
         let pipe = Pipe()
         let thread = try KillableThread { ctx -> Int in
@@ -266,7 +266,7 @@ struct StickinessTests {
         #expect(try thread.joinOrFail().value == true)
     }
 
-    @Test("after 1,000 consumed interrupts, blocking reads are never woken by a stale signal", .timeLimit(.minutes(1)))
+    @Test("after 1,000 consumed interrupts, blocking reads are never woken by a stale signal", .timeLimit(.hang))
     func noStaleWakeups() throws {
         let pipe = Pipe()
         let consumed = Atomic<Int>(0)
@@ -293,7 +293,7 @@ struct StickinessTests {
         #expect(try thread.joinOrFail().value == [1, 1])
     }
 
-    @Test("foreign code outside regions never sees an EINTR from ThreadKill", .timeLimit(.minutes(1)))
+    @Test("foreign code outside regions never sees an EINTR from ThreadKill", .timeLimit(.hang))
     func noStrayEINTR() throws {
         let stop = Atomic(false)
         let thread = try KillableThread(tick: .milliseconds(1)) { ctx -> Int in
@@ -310,7 +310,7 @@ struct StickinessTests {
         #expect(try thread.joinOrFail().value == 0)
     }
 
-    @Test("a thread printing through stdio while signalled loses no output", .timeLimit(.minutes(1)))
+    @Test("a thread printing through stdio while signalled loses no output", .timeLimit(.hang))
     func stdioLosesNothing() throws {
         let pipe = Pipe()
         let writeFD = dup(pipe.write)
@@ -405,7 +405,7 @@ struct RaiseTests {
         #expect(log.withLock { $0 } == ["checkpoint passed", "sleep woke"])
     }
 
-    @Test("a CPU budget stops a runaway loop at its next checkpoint", .timeLimit(.minutes(1)))
+    @Test("a CPU budget stops a runaway loop at its next checkpoint", .timeLimit(.hang))
     func cpuBudget() throws {
         let thread = try KillableThread(cpuBudget: .milliseconds(30)) { ctx -> UInt64 in
             var x: UInt64 = 1
@@ -417,7 +417,7 @@ struct RaiseTests {
         #expect(try thread.joinOrFail().report?.reason == .cpuBudgetExceeded)
     }
 
-    @Test("a trace tick lets a stop reach a foreign read nobody signals", .timeLimit(.minutes(1)))
+    @Test("a trace tick lets a stop reach a foreign read nobody signals", .timeLimit(.hang))
     func tickWakesForeignRead() throws {
         let pipe = Pipe()
         let tid = Atomic<Int32>(0)

@@ -167,7 +167,7 @@ private func killStray(_ pid: pid_t) {
     close(pidfd)
 }
 
-@Suite("IsolatedProcess", .timeLimit(.minutes(1)))
+@Suite("IsolatedProcess", .timeLimit(.hang))
 struct IsolatedProcessTests {
     @Test("a job returns its value")
     func returnsValue() throws {
@@ -558,7 +558,7 @@ extension IsolatedProcessTests {
 
 /// Tests that watch process-wide things (children, fds) measure them inside a
 /// worker of their own, so the other suites running in parallel cannot disturb them.
-@Suite("IsolatedProcess leaks", .serialized, .timeLimit(.minutes(1)))
+@Suite("IsolatedProcess leaks", .serialized, .timeLimit(.hang))
 struct IsolatedProcessLeakTests {
     /// `THREADKILL_CYCLES=2000` for a longer run.
     static let cycleCount = getenv("THREADKILL_CYCLES").flatMap { Int(String(cString: $0)) } ?? 200

@@ -48,28 +48,28 @@ struct JumpLeakTests {
     // 500 KiB a quarter. Far fewer than the 20,000 of the issue, so that the
     // suite stays short in a debug build on 2 cores;
     // `ThreadKillFixtures jump-leak jump 20000 2000` runs the full count.
-    @Test("a thread ended by a jump out of a pure spin loop leaves at most 64 bytes behind", .timeLimit(.minutes(2)))
+    @Test("a thread ended by a jump out of a pure spin loop leaves at most 64 bytes behind", .timeLimit(.hang))
     func pureSpin() throws {
         let reading = try jumpLeak("jump", count: 2_000, warmUp: 400)
         #expect(reading.jumps == reading.threads, "every kill landed by a jump")
         #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
     }
 
-    @Test("the same when the region is nested inside onKill, withCleanup and bracket scopes", .timeLimit(.minutes(2)))
+    @Test("the same when the region is nested inside onKill, withCleanup and bracket scopes", .timeLimit(.hang))
     func nestedInScopes() throws {
         let reading = try jumpLeak("nested", count: 1_600, warmUp: 400)
         #expect(reading.jumps == reading.threads, "every kill landed by a jump")
         #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
     }
 
-    @Test("the same when onKill, withCleanup and bracket inside the region are jumped over", .timeLimit(.minutes(2)))
+    @Test("the same when onKill, withCleanup and bracket inside the region are jumped over", .timeLimit(.hang))
     func scopesInsideRegion() throws {
         let reading = try jumpLeak("inner", count: 1_600, warmUp: 400)
         #expect(reading.jumps == reading.threads, "every kill landed by a jump")
         #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
     }
 
-    @Test("a class-typed bracket resource is released, not leaked, when a jump skips bracket's frame", .timeLimit(.minutes(2)))
+    @Test("a class-typed bracket resource is released, not leaked, when a jump skips bracket's frame", .timeLimit(.hang))
     func bracketResource() throws {
         let reading = try jumpLeak("resource", count: 1_000, warmUp: 100)
         #expect(reading.jumps == reading.threads, "every kill landed by a jump")
@@ -77,7 +77,7 @@ struct JumpLeakTests {
         #expect(reading.perThread <= 64, "RSS growth per jumped thread: \(reading.perThread) B")
     }
 
-    @Test("a jump out of a vouched library leaks nothing when what it works on is allocated outside the region (bracket)", .timeLimit(.minutes(2)),
+    @Test("a jump out of a vouched library leaks nothing when what it works on is allocated outside the region (bracket)", .timeLimit(.hang),
           .enabled(if: dlopen("libpcre2-8.so.0", RTLD_LAZY) != nil, "libpcre2-8.so.0 is installed"))
     func vouchedLibraryPattern() throws {
         let outside = try runFixture(["vouched-leak", "outside", "4000"])
@@ -93,7 +93,7 @@ struct JumpLeakTests {
         #expect((field("perKill", inside.output) ?? 0) > 1_000, "match data made inside the region leaks with each jump (the measurement sees it)")
     }
 
-    @Test("the floor: a plain create, stop, join cycle", .timeLimit(.minutes(2)))
+    @Test("the floor: a plain create, stop, join cycle", .timeLimit(.hang))
     func plainFloor() throws {
         let reading = try jumpLeak("plain", count: 1_600, warmUp: 400)
         #expect(reading.jumps == 0)

@@ -35,7 +35,7 @@ func withEventHook<R>(_ recorder: EventRecorder, _ body: () throws -> R) rethrow
 // Serialized: the hook is process-wide and one test removes it to show that nothing is reported.
 @Suite("Kill events", .serialized)
 struct KillEventTests {
-    @Test("a ladder's stop reports the step, the request, the delivery and the end, in order, with one kill id", .timeLimit(.minutes(1)))
+    @Test("a ladder's stop reports the step, the request, the delivery and the end, in order, with one kill id", .timeLimit(.hang))
     func ladderStopInOrder() throws {
         let recorder = EventRecorder(prefix: uniqueName("events"))
         try withEventHook(recorder) {
@@ -62,7 +62,7 @@ struct KillEventTests {
 
     @Test("a kill declined in a masked part of an async region is reported with its reason before its delivery",
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"),
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func declinedBeforeDelivered() throws {
         let recorder = EventRecorder(prefix: uniqueName("declines"))
         try withEventHook(recorder) {
@@ -95,7 +95,7 @@ struct KillEventTests {
 
     @Test("a cancel that acts on a blocked C call is reported as requested, then delivered",
           .disabled(under: .thread, because: "TSan aborts the process when a thread it tracks is unwound by pthread_cancel inside an interceptor (\"thread finished with ignores enabled\"): Docs/Sanitizers.md"),
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func cancelReported() throws {
         let recorder = EventRecorder(prefix: uniqueName("cancels"))
         try withEventHook(recorder) {
@@ -116,7 +116,7 @@ struct KillEventTests {
         }
     }
 
-    @Test("a body that returns or throws its own error is reported as ended, with no kill", .timeLimit(.minutes(1)))
+    @Test("a body that returns or throws its own error is reported as ended, with no kill", .timeLimit(.hang))
     func endedWithoutKill() throws {
         struct Failure: Error {}
         let recorder = EventRecorder(prefix: uniqueName("ends"))
@@ -130,7 +130,7 @@ struct KillEventTests {
         #expect(events.map { $0.error is Failure } == [false, true])
     }
 
-    @Test("with the hook unset, a kill reports nothing to a hook that was removed", .timeLimit(.minutes(1)))
+    @Test("with the hook unset, a kill reports nothing to a hook that was removed", .timeLimit(.hang))
     func unsetHookReportsNothing() throws {
         let recorder = EventRecorder(prefix: uniqueName("unset"))
         KillableThreads.eventHook = { recorder.record($0) }
@@ -150,7 +150,7 @@ struct KillEventTests {
 
     @Test("a whole process reports an abandoned resend after its declines, a replaced signal handler, and an exit-policy stop",
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers (injectionUnavailable): Docs/Sanitizers.md"),
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func processWideEvents() throws {
         let (status, output) = try runFixture(["events"])
         #expect(status == 0, "\(output)")

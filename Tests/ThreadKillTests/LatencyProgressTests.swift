@@ -10,7 +10,7 @@ struct LatencyProgressTests {
     /// One drawing of the bar: a carriage return, 30 cells, the case and the trials done.
     static var bar: Regex<(Substring, Substring, Substring, Substring)> { /\r\[([#-]{30})\] \(a\) stop flag: (\d+)\/(\d+) trials\x{1B}\[K/ }
 
-    @Test("on a terminal the bar is redrawn in place with the trials done, ends full, and is erased before the results", .timeLimit(.minutes(1)))
+    @Test("on a terminal the bar is redrawn in place with the trials done, ends full, and is erased before the results", .timeLimit(.hang))
     func drawnOnTerminal() throws {
         let (status, output, error) = try runThreadkill(Self.arguments, onTerminal: true)
         #expect(status == 0, "stderr: \(error)")
@@ -22,7 +22,7 @@ struct LatencyProgressTests {
         #expect(output.contains("trials\u{1B}[K\r\u{1B}[K(a) stop flag"), "output: \(output.debugDescription)")
     }
 
-    @Test("with standard output a pipe no bar is drawn: no carriage return, no escape, no trial count", .timeLimit(.minutes(1)))
+    @Test("with standard output a pipe no bar is drawn: no carriage return, no escape, no trial count", .timeLimit(.hang))
     func absentFromPipe() throws {
         let (status, output, error) = try runThreadkill(Self.arguments)
         #expect(status == 0, "stderr: \(error)")

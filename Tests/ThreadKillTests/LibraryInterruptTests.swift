@@ -67,7 +67,7 @@ struct LibraryInterruptTests {
     }
 
     @Test("a progress callback that reads ctx.stopToken ends the call whether the stop came before or during it",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func progressCallbackIsRaceFree() throws {
         for stopBeforeTheCall in [true, false] {
             let library = ProgressLibrary()

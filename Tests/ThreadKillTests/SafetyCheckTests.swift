@@ -64,7 +64,7 @@ struct SafetyCheckTests {
     }
 
     @Test("PC check: a kill aimed at a library computing under its own lock waits until it returns; the lock is free",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func pcInOwnCode() throws {
         // A leaf of the library: its frames chain like ours, so only the PC tells.
         try expectNoJumpOutOfLibrary("pc-check", ready: "inside the library, its lock held",
@@ -73,7 +73,7 @@ struct SafetyCheckTests {
 
     #if arch(x86_64)
     @Test("hijacked returns: no return address is taken through a library's frame-pointer register, which may hold data",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func hijackTrustsOnlyFramePointerCode() throws {
         // The library keeps a copy of its frame record on its stack and points
         // rbp at it: exactly what a walk that trusted the register would take
@@ -105,7 +105,7 @@ struct SafetyCheckTests {
     }
 
     @Test("hijacked returns: the interrupted frame is unwound by its unwind table, never through a frame pointer its caller may have left holding data",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func hijackUnwindsTheInterruptedFrameByItsTable() throws {
         // Our own frameless callback (it never sets rbp up) called by a library
         // whose rbp points at a copy of its frame record: a walk that trusted
@@ -130,7 +130,7 @@ struct SafetyCheckTests {
     }
 
     @Test("hijacked returns: a kill lands at memchr's return even where the stack top looks like a prologue's (own rbp, then a libc address)",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func hijackLandsWhereStackWordsMislead() throws {
         // Every signal finds the thread in memchr (declined: foreign code) or in
         // the loop, whose stack top looks like a callback's prologue (declined:
@@ -160,7 +160,7 @@ struct SafetyCheckTests {
     #endif
 
     @Test("stack words: a callback caught in its prologue, under a library holding its lock, is not jumped out of",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func stackWords() throws {
         // Our own code with no frame: the library's return address is on top
         // of the stack, not yet in the frame chain.
@@ -170,7 +170,7 @@ struct SafetyCheckTests {
     }
 
     @Test("frame walk: a callback two frames above a library holding its lock is not jumped out of",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func frameWalk() throws {
         // callback (own, framed) -> spin (own, framed): the library's return
         // address is two frames down, far from the stack top.
@@ -180,7 +180,7 @@ struct SafetyCheckTests {
     }
 
     @Test("signal mask: a section that blocked a signal to guard a lock it shares with that signal's handler is not jumped out of",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func signalMask() throws {
         // The classic async-signal-safe pattern: block SIGUSR2, take a lock a
         // SIGUSR2 handler also takes, release it, unblock. All own code, no
@@ -212,21 +212,21 @@ struct SafetyCheckTests {
     }
 
     @Test("exclusivity: a kill during a Swift exclusive access waits until it ends; the runtime's access set survives (child process)",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.hang))
     func exclusivity() throws {
         let (status, output) = try runFixture(["hazard", "exclusivity"])
         #expect(status == 0 && output.hasSuffix("ok\n"), "the fixture crashed or failed: status \(status), output \(output)")
     }
 
     @Test("hijacked returns: the checks run again at the return — a runtime call returning inside an exclusive access is not landed in (child process)",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.hang))
     func hijackRechecksAtReturn() throws {
         let (status, output) = try runFixture(["hazard", "exclusivity-return"])
         #expect(status == 0 && output.hasSuffix("ok\n"), "the fixture crashed or failed: status \(status), output \(output)")
     }
 
     @Test("each cleanup runs exactly once, to its end: a resend during a region's cleanup cannot jump to an outer region",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func cleanupRunsOnceToItsEnd() throws {
         let log = Mutex<[String]>([])
         let entered = Latch()
@@ -263,7 +263,7 @@ struct SafetyCheckTests {
     }
 
     @Test("each cleanup runs exactly once, to its end: a kill during the cleanup of a region that ended normally cannot jump to an outer region",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func cleanupOfNormalEndRunsToItsEnd() throws {
         let log = Mutex<[String]>([])
         tk_test_reset()
@@ -292,7 +292,7 @@ struct SafetyCheckTests {
        .disabled(under: .thread, because: "TSan defers signals to its own points: a blocked thread never runs the handler (Docs/Sanitizers.md)"))
 struct SignalRuleTests {
     @Test("one signal in flight: 200 kills sent to a thread that keeps the signal blocked queue at most one signal",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func oneSignalInFlight() throws {
         let ready = Latch()
         let release = Atomic(false)
@@ -322,7 +322,7 @@ struct SignalRuleTests {
     }
 
     @Test("the cancellable-syscall stub: a kill wakes a read already blocked in the kernel (the restarted syscall is redirected)",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func stubRedirectsBlockedSyscall() throws {
         let pipe = Pipe()
         let tid = Atomic<Int32>(0)
@@ -343,7 +343,7 @@ struct SignalRuleTests {
         }
     }
 
-    @Test("the exit gate: a thread cannot finish while a sender holds a reference to it", .timeLimit(.minutes(1)))
+    @Test("the exit gate: a thread cannot finish while a sender holds a reference to it", .timeLimit(.hang))
     func exitGateDrainsSenders() throws {
         let finish = Latch()
         let thread = try KillableThread(name: "gate") { _ in finish.wait() }
@@ -368,7 +368,7 @@ struct SignalRuleTests {
     }
 
     @Test("a finished thread is never a target: a signal for it never reaches the thread that reuses its pthread_t",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.hang))
     func finishedThreadNeverTargeted() throws {
         let finished = try KillableThread(name: "finished") { _ in pthread_self() }
         let old = try #require(try finished.joinOrFail().value)

@@ -40,7 +40,7 @@ private func waitUntilBlocked(_ tid: borrowing Atomic<Int32>, in nr: Int) {
 @Suite("Safety promises: stops that act and end on time")
 struct SafetyPromiseTests {
     @Test("a stop request wakes every interruptible call at once: read, recv, accept, poll, waitpid, blocking regions",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
     func stopWakesInterruptibleCalls() throws {
         let pipe = Pipe()
@@ -93,7 +93,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("withTimeout of a body blocked in an interruptible call ends at the stop request, not a later step",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan defers the signal that wakes a blocked syscall: Docs/Sanitizers.md"))
     func timeoutStopsBlockedReadAtFirstStep() throws {
         let pipe = Pipe()
@@ -115,7 +115,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("a stop callback that blocks cannot hold stop(grace:) or withTimeout past the grace; the report says it is still running",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func stuckStopCallbackDoesNotHoldTheLadder() throws {
         // Registrations are kept outside the threads: dropping one waits for
         // its running callback (C++ stop_callback semantics), as documented.
@@ -154,7 +154,7 @@ struct SafetyPromiseTests {
         #expect(timeoutElapsed < .seconds(10), "withTimeout took \(timeoutElapsed)")
     }
 
-    @Test("the exit policy and shutdown(grace:) end on time although a stop callback never returns", .timeLimit(.minutes(1)))
+    @Test("the exit policy and shutdown(grace:) end on time although a stop callback never returns", .timeLimit(.hang))
     func stuckStopCallbackAtExit() throws {
         for mode in ["exit", "shutdown"] {
             let started = ContinuousClock.now
@@ -167,7 +167,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("CPU-budget kills are resent until they land: 8 threads in a C-library loop all end",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func budgetKillsAreResent() throws {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 14, alignment: 64)
@@ -199,7 +199,7 @@ struct SafetyPromiseTests {
 
     #if arch(x86_64)  // the fixture's JIT loop is x86_64 machine code
     @Test("a declined kill is retried by the thread's own timer: it lands with the watchdog's resends off, in a loop of JIT and own code (child process)",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func declinedKillsRetryOnTheirOwn() throws {
         // Without retries such a thread never lands (the fixture exits 1).
@@ -207,7 +207,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("where the kernel refuses the retry timer, the watchdog's resends still land a declined kill in an async region (child process)",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func declinedKillsResentWithoutTimer() throws {
         // No retry is armed (timer_create refused by a seccomp filter): a
@@ -226,7 +226,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("retries end with the resend window: foreign code a pending kill cannot land in stops seeing EINTR (child process)",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "async regions are refused under sanitizers: Docs/Sanitizers.md"))
     func retriesEndWithTheWindow() throws {
         // "eintrs N retries R kill K": 300 sleeps of 1 ms under a kill sent
@@ -253,7 +253,7 @@ struct SafetyPromiseTests {
     #endif
 
     @Test("a catch-all around ctx.sleep no longer spins after a stop: the swallowed re-throws pause, and are counted",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.hang))
     func swallowedStopDoesNotSpin() throws {
         let quit = Atomic(false)
         let thread = try KillableThread(name: "swallower") { ctx in
@@ -290,7 +290,7 @@ struct SafetyPromiseTests {
         #expect(report.timesSwallowed == 3, "\(report)")
     }
 
-    @Test("withTimeout that cannot stop its body hands back the thread still running it", .timeLimit(.minutes(1)))
+    @Test("withTimeout that cannot stop its body hands back the thread still running it", .timeLimit(.hang))
     func timeoutHandsBackTheThread() throws {
         let quit = Atomic(false)
         do {
@@ -321,7 +321,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("in a forked child only the forking thread exists: others are not listed, kills and joins refuse, the watchdog restarts, exit is prompt",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan does not support starting threads in a child forked from a multithreaded process (the child exits 66): Docs/Sanitizers.md"))
     func forkedChild() throws {
         // In a child process of its own: fork() in this multithreaded test
@@ -339,7 +339,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("a thread that forks with a signal still in flight to it can be interrupted in the child: that signal is not waited for there",
-          .timeLimit(.minutes(1)),
+          .timeLimit(.hang),
           .disabled(under: .thread, because: "TSan does not support starting threads in a child forked from a multithreaded process (the child exits 66): Docs/Sanitizers.md"))
     func forkWithSignalInFlight() throws {
         // One signal in flight per thread: a sender sends only once the last
@@ -369,7 +369,7 @@ struct SafetyPromiseTests {
     }
 
     @Test("a thread's state is freed when it ends: joined, dropped unjoined, or refused by pthread_create (2,000 each, under 32 bytes left per thread)",
-          .timeLimit(.minutes(2)),
+          .timeLimit(.hang),
           .disabled(under: .thread, .address, because: "a sanitizer's allocator replaces malloc, so mallinfo2() counts nothing: Docs/Sanitizers.md"))
     func threadStateFreedAtEnd() throws {
         // The state is a reference cycle (its stop source's hook holds it)
@@ -383,7 +383,7 @@ struct SafetyPromiseTests {
         }
     }
 
-    @Test("a stop of a thread with no stop callbacks never reports callbacks still running", .timeLimit(.minutes(1)))
+    @Test("a stop of a thread with no stop callbacks never reports callbacks still running", .timeLimit(.hang))
     func noCallbacksNoneRunning() throws {
         for _ in 0..<50 {
             let thread = try KillableThread(name: "no-callbacks") { ctx in while true { try ctx.sleep(for: .seconds(3600)) } }

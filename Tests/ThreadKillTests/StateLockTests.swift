@@ -15,7 +15,7 @@ private struct Shared: @unchecked Sendable {
 
 @Suite("The thread-state lock (CPthreadShim_state_lock)")
 struct StateLockTests {
-    @Test("it excludes: 4 threads × 200,000 increments under it lose none", .timeLimit(.minutes(1)))
+    @Test("it excludes: 4 threads × 200,000 increments under it lose none", .timeLimit(.hang))
     func excludes() throws {
         let shared = Shared(block: try #require(CPthreadShim_block_create()), counter: .allocate(capacity: 1))
         shared.counter.initialize(to: 0)
@@ -35,7 +35,7 @@ struct StateLockTests {
         #expect(CPthreadShim_word_load(&shared.block.pointee.state_lock) == 0, "left free")
     }
 
-    @Test("an unlock wakes a waiter asleep in the futex: 20 rounds, each waiter seen blocked in futex(2) first", .timeLimit(.minutes(1)))
+    @Test("an unlock wakes a waiter asleep in the futex: 20 rounds, each waiter seen blocked in futex(2) first", .timeLimit(.hang))
     func unlockWakesASleepingWaiter() throws {
         let shared = Shared(block: try #require(CPthreadShim_block_create()), counter: .allocate(capacity: 1))
         shared.counter.initialize(to: 0)

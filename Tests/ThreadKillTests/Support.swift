@@ -9,6 +9,15 @@ import Glibc
 /// A bound that only catches hangs: far above any real latency.
 let hangBound: Duration = .seconds(30)
 
+extension TimeLimitTrait.Duration {
+    /// A test's time limit, which only catches hangs. Three minutes, not one:
+    /// Swift Testing counts a test's wait for a thread of its cooperative pool
+    /// (two threads here) as the test's time, and long synchronous tests hold
+    /// them. Under four busy loops on the 2 cores, 38 one-minute limits fired
+    /// together at 67.8 s while nothing hung.
+    static var hang: Self { .minutes(3) }
+}
+
 extension KillableThread {
     /// Joins with a hang-detecting bound; records an issue at the caller if it hangs.
     func joinOrFail(sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome<Value> {
