@@ -54,8 +54,7 @@ func forkScenario() throws {
     // lock of the Swift runtime held at the fork stays held in the child;
     // Docs/Fork.md). The parent's thread asleep in its futex wait, the
     // watchdog asleep with nothing to do.
-    while parentTid.load(ordering: .acquiring) == 0 { sched_yield() }
-    while !isInSyscall(tid: parentTid.load(ordering: .acquiring), Int(SYS_futex)) || !watchdogIdle() { sched_yield() }
+    while !isInSyscall(tid: parentTid.load(ordering: .acquiring), Int(SYS_futex)) || !watchdogIdle() { sched_yield() }  // tid 0 is in no syscall
     let started = monotonicMillis()
     let pid = fork()
     if pid == 0 {
