@@ -152,7 +152,7 @@ extension KillContext {
     /// its cleanup ran, or the cancellable syscall was woken). This thread
     /// ends it by throwing: every Swift frame unwinds normally. The cancel is
     /// sticky from now on.
-    func endCancelled(_ cancel: KillError) throws -> Never {
+    func endCancelled(_ cancel: any Error) throws -> Never {
         core.markCancelled(cancel)
         throw cancel
     }

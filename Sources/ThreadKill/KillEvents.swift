@@ -178,8 +178,10 @@ enum KillEvents {
 
     /// A cancel acted on the owner thread: it is about to be thrown.
     @inline(__always)
-    static func deliveringCancel(_ kill: KillError, on core: ThreadCore) {
-        if isOn.load(ordering: .relaxed) { emitNow(declines(of: core) + [KillEvent(.delivered, thread: ThreadRef(core: core), kill: kill)]) }
+    static func deliveringCancel(_ cancel: any Error, on core: ThreadCore) {
+        if isOn.load(ordering: .relaxed), let kill = cancel as? KillError {
+            emitNow(declines(of: core) + [KillEvent(.delivered, thread: ThreadRef(core: core), kill: kill)])
+        }
     }
 
     /// The thread's body ended with `outcome`; on the thread, before its exit gate.

@@ -285,11 +285,10 @@ final class OutcomeBox<Value: Sendable>: ThreadStart, @unchecked Sendable {  // 
         do {
             value = try body(ctx)
             return .returned
-        } catch let kill as KillError {
-            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.recordEnding(by: kill))
-            return .killed(report)
         } catch {
-            return .threw(error)
+            guard let kill = error as? KillError else { return .threw(error) }
+            let report = KillReport(kill: kill, endedAt: monotonicNanos(), timesThrown: ctx.core.recordEnding(by: kill, thrown: error))
+            return .killed(report)
         }
     }
 }

@@ -25,7 +25,7 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
         var interrupt: (any Error)?  // a KillError
         var budget: (any Error)?  // a KillError
         var raise: (any Error)?
-        var cancel: KillError?
+        var cancel: (any Error)?  // a KillError, boxed by the canceller (see recordEnding(by:thrown:))
         var cancelled: (any Error)?  // a cancel that acted (a KillError): sticky
         var droppedRaises = 0
         /// Times the pending sticky kill (a cancel that acted, else the stop)
@@ -34,6 +34,9 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
         var cancelledThrows = 0
         /// The kill that ended the body, once it has.
         var endingKill: KillError?
+        /// The error the body threw for it: its box, kept here so that the
+        /// thread does not free it (see ``recordEnding(by:thrown:)``).
+        var endingError: (any Error)?
     }
 
     let id: UInt64
@@ -384,8 +387,8 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
         }
     }
 
-    /// Consumes a pending cancel.
-    func takeCancel() -> KillError? {
+    /// Consumes a pending cancel: the error to throw (a boxed KillError).
+    func takeCancel() -> (any Error)? {
         withRequests { r in
             defer {
                 r.cancel = nil
@@ -399,7 +402,7 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
 
     /// Records that `cancel` acted: from now on it is thrown at every
     /// delivery point, like a stop.
-    func markCancelled(_ cancel: KillError) {
+    func markCancelled(_ cancel: any Error) {
         withRequests { r in
             r.cancelled = cancel
             _ = CPthreadShim_kill_set(block, UInt32(CPthreadShim_KILL_CANCELLED))
@@ -599,9 +602,19 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
 
     /// Records that `kill` ended the body (``endingKill``) and returns how many
     /// times it was thrown (``timesThrown(_:)``). One lock for both.
-    func recordEnding(by kill: KillError) -> Int {
+    ///
+    /// `thrown`, the error as the body threw it, is kept until the core is
+    /// released, on the thread that releases the handle last (the joining
+    /// one). A taken interrupt's box has no other owner: released on the
+    /// killed thread, its `free` would be that thread's first, which sets up
+    /// glibc's per-thread cache and binds an arena, torn down again at exit —
+    /// with thousands of threads ending at once, arena heaps grown and
+    /// trimmed under the address-space lock that every exiting thread's
+    /// `madvise` and every page fault then waits for (Docs/Latency.md).
+    func recordEnding(by kill: KillError, thrown: any Error) -> Int {
         withRequests { r in
             r.endingKill = kill
+            r.endingError = thrown
             return Self.timesThrown(kill, r)
         }
     }
