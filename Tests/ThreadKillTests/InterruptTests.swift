@@ -151,6 +151,66 @@ struct InterruptTests {
         #expect(result.withLock { $0 } == (-1, EINTR))
     }
 
+    /// A signal that finds foreign code between two system calls ends none
+    /// (its handler has no syscall to turn into EINTR) and is spent; only a
+    /// resend wakes the read that code blocks in next. With `held`, the
+    /// code first keeps the signal blocked for at least that long, as a library
+    /// that masks signals around its own work does: the watchdog, which
+    /// looks at a kill whose signal is still in flight less and less often,
+    /// must still resend it once it is spent.
+    private func resentAfterSpentSignal(blockedFor held: Duration?) throws {
+        let pipe = Pipe()
+        let inRegion = Atomic(false), proceed = Atomic(false)
+        let result = Mutex<(Int, Int32)>((0, 0))
+        let thread = try KillableThread(name: "between") { ctx in
+            try ctx.blocking {
+                var saved = sigset_t()
+                if held != nil {
+                    var all = sigset_t()
+                    sigfillset(&all)
+                    pthread_sigmask(SIG_BLOCK, &all, &saved)
+                }
+                inRegion.store(true, ordering: .releasing)
+                while !proceed.load(ordering: .acquiring) {}  // between system calls
+                if let held {
+                    let until = ContinuousClock.now + held
+                    while ContinuousClock.now < until {}  // the signal stays in flight at least this long
+                    pthread_sigmask(SIG_SETMASK, &saved, nil)  // delivered here, after the syscall: spent
+                }
+                var byte: UInt8 = 0
+                let n = Glibc.read(pipe.read, &byte, 1)
+                result.withLock { $0 = (n, errno) }
+            }
+        }
+        eventually("the thread in its region") { inRegion.load(ordering: .acquiring) }
+        try thread.interrupt()
+        if held == nil {
+            // Handled while the thread spins: nothing to end, so it is spent.
+            eventually("the first signal handled") { CPthreadShim_handled_load(thread.core.block) >= 1 }
+        }
+        proceed.store(true, ordering: .releasing)
+        let outcome = try thread.join(timeout: hangBound)
+        if outcome == nil {  // not resent: let the read end, so that the test fails without a stuck thread
+            var byte: UInt8 = 0
+            _ = Glibc.write(pipe.write, &byte, 1)
+            _ = try thread.join()
+        }
+        #expect(outcome?.report?.reason == .interrupted, "the read was not woken: the spent signal was not resent")
+        #expect(result.withLock { $0 } == (-1, EINTR))
+    }
+
+    @Test("a signal spent while foreign code is between system calls is resent: the read it blocks in next ends with EINTR",
+          .timeLimit(.hang))
+    func spentSignalResent() throws {
+        try resentAfterSpentSignal(blockedFor: nil)
+    }
+
+    @Test("the same after the signal was kept blocked by the foreign code for 50 ms: a kill long in flight is still resent once spent",
+          .timeLimit(.hang))
+    func longInFlightSignalResent() throws {
+        try resentAfterSpentSignal(blockedFor: .milliseconds(50))
+    }
+
     @Test("completed reads keep their data: an interrupt never eats bytes", .timeLimit(.hang))
     func completedReadKeepsData() throws {
         let pipe = Pipe()

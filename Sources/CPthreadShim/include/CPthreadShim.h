@@ -224,6 +224,12 @@ static inline uint32_t *CPthreadShim_kill_word(CPthreadShim_block *b) { return &
 static inline uint32_t CPthreadShim_handled_load(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE);
 }
+
+/// Whether a signal sent to the thread has not been handled yet (not
+/// delivered, or its handler still running): CPthreadShim_kick would refuse.
+static inline int CPthreadShim_signal_in_flight(const CPthreadShim_block *b) {
+    return __atomic_load_n(&b->sent, __ATOMIC_ACQUIRE) != __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE);
+}
 /// A sequentially consistent load of `region` (a CPthreadShim_REGION_* value).
 static inline int32_t CPthreadShim_region_load(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->region, __ATOMIC_SEQ_CST);

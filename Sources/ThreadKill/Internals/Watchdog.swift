@@ -30,9 +30,27 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     /// depend on this thread being scheduled to keep retrying until then.
     static let retryGrace: UInt64 = 10_000_000
 
+    /// The longest a pending kill goes unlooked-at while its last signal is
+    /// still in flight (see `Resend.interval`).
+    static let inFlightMaxInterval: UInt64 = 6_400_000
+    /// A pass also takes the entries due this soon, and the next pass comes
+    /// no sooner: passes are at least this far apart, however spread the
+    /// entries' times are.
+    static let passSlack: UInt64 = 100_000
+
     private struct Resend {
         let core: ThreadCore
         let giveUpAt: UInt64
+        /// When the watchdog looks at this kill next.
+        var dueAt: UInt64
+        /// ``resendInterval``, doubled (to ``inFlightMaxInterval``) each time
+        /// a look finds the last signal still in flight: its thread has not
+        /// run since, or has the signal blocked outside a region, and a resend
+        /// could only follow it once it is handled. Looking costs a cache miss
+        /// on the thread's state; 10,000 interrupted threads waiting for a
+        /// CPU cost the watchdog a miss each every 200 µs, 80–160 ms of its
+        /// time per 10,000 kills (Docs/Latency.md).
+        var interval: UInt64
     }
 
     private struct Budget {
@@ -60,9 +78,11 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     func resend(to core: ThreadCore, firstAfter: UInt64 = resendInterval) {
         lock.withLock {
             let now = monotonicNanos()
-            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: now.saturatingAdd(Self.resendWindow.load(ordering: .relaxed)))
+            let dueAt = now.saturatingAdd(firstAfter)
+            resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: now.saturatingAdd(Self.resendWindow.load(ordering: .relaxed)),
+                                                     dueAt: dueAt, interval: Self.resendInterval)
             startIfNeeded()
-            wake(at: now.saturatingAdd(firstAfter))
+            wake(at: dueAt)
         }
     }
 
@@ -119,21 +139,49 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
         while true {
             let now = monotonicNanos()
             var wakeAt = UInt64.max
-            for (key, entry) in resends {
-                if !entry.core.hasSignalledKillPending || entry.core.lifecycle != .running || !entry.core.existsHere {
-                    resends[key] = nil
+            // Entries are dropped after the walk, not during it: removing one
+            // while iterating would make the dictionary copy itself.
+            var ended: [ObjectIdentifier] = []
+            let horizon = now.saturatingAdd(Self.passSlack)
+            var slot = resends.startIndex
+            while slot != resends.endIndex {  // by slot: updated in place, no copy
+                defer { resends.formIndex(after: &slot) }
+                let entry = resends.values[slot]
+                if entry.dueAt > horizon {
+                    wakeAt = min(wakeAt, entry.dueAt)
+                    continue
+                }
+                let core = entry.core
+                if !core.hasSignalledKillPending || core.lifecycle != .running || !core.existsHere {
+                    ended.append(resends.keys[slot])
                 } else if now >= entry.giveUpAt {
-                    resends[key] = nil
-                    entry.core.resendsAbandoned.add(1, ordering: .relaxed)
-                    KillEvents.resendsAbandoned(on: entry.core)
+                    ended.append(resends.keys[slot])
+                    core.resendsAbandoned.add(1, ordering: .relaxed)
+                    KillEvents.resendsAbandoned(on: core)
                     SignalSetup.recheck()  // a kill that never lands: was our handler replaced?
                 } else {
-                    entry.core.kick()
-                    wakeAt = min(wakeAt, now.saturatingAdd(Self.resendInterval))
+                    let interval: UInt64
+                    if CPthreadShim_signal_in_flight(core.block) != 0 {
+                        interval = min(entry.interval.saturatingAdd(entry.interval), Self.inFlightMaxInterval)
+                    } else {
+                        core.kick()
+                        interval = Self.resendInterval
+                    }
+                    let dueAt = min(now.saturatingAdd(interval), entry.giveUpAt)
+                    resends.values[slot].interval = interval
+                    resends.values[slot].dueAt = dueAt
+                    wakeAt = min(wakeAt, dueAt)
                 }
             }
-            var budgetKilled = false
-            for (key, var entry) in budgets {
+            for key in ended { resends[key] = nil }
+            ended.removeAll(keepingCapacity: true)
+            var exceeded: [ThreadCore] = []
+            // Walked by index, as `budgets.indices` would hold a second
+            // reference to the storage and make the in-place update copy it.
+            var index = budgets.startIndex
+            while index != budgets.endIndex {
+                defer { budgets.formIndex(after: &index) }
+                let entry = budgets.values[index]
                 if now < entry.nextCheck {
                     wakeAt = min(wakeAt, entry.nextCheck)
                     continue
@@ -144,30 +192,33 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                     // an end drops it (a dropped budget is never enforced).
                     let lifecycle = entry.core.lifecycle
                     if lifecycle == .exiting || lifecycle == .finished || !entry.core.existsHere {
-                        budgets[key] = nil
+                        ended.append(budgets.keys[index])
                     } else {
                         wakeAt = min(wakeAt, now.saturatingAdd(Self.resendInterval))
                     }
                     continue
                 }
                 if used >= entry.limit {
-                    budgets[key] = nil
-                    lock.unlock()
-                    entry.core.budgetExceeded()  // posts a resend: taken on the next pass
-                    lock.lock()
-                    budgetKilled = true
+                    ended.append(budgets.keys[index])
+                    exceeded.append(entry.core)
                 } else {
                     // CPU time grows at most as fast as wall time: nothing can
                     // happen before the remaining budget has passed.
-                    entry.nextCheck = now.saturatingAdd(entry.limit - used)
-                    budgets[key] = entry
-                    wakeAt = min(wakeAt, entry.nextCheck)
+                    budgets.values[index].nextCheck = now.saturatingAdd(entry.limit - used)
+                    wakeAt = min(wakeAt, budgets.values[index].nextCheck)
                 }
+            }
+            for key in ended { budgets[key] = nil }
+            let budgetKilled = !exceeded.isEmpty
+            if budgetKilled {
+                lock.unlock()
+                for core in exceeded { core.budgetExceeded() }  // each posts a resend: taken on the next pass
+                lock.lock()
             }
             // A budget kill just added a resend that `wakeAt` does not know of
             // (it armed the timer, which `arm(wakeAt)` would overwrite): go round again.
             if budgetKilled { continue }
-            arm(wakeAt)
+            arm(wakeAt == .max ? .max : max(wakeAt, horizon))
             let timer = self.timer
             lock.unlock()
             // Returns when the timer fires: at `wakeAt`, or sooner if a
