@@ -38,6 +38,13 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     /// entries' times are.
     static let passSlack: UInt64 = 100_000
 
+    /// `time` rounded up to a multiple of `step`: kills due at nearby times
+    /// are looked at in one pass (a pass reads every entry's time).
+    private static func aligned(_ time: UInt64, to step: UInt64) -> UInt64 {
+        let remainder = time % step
+        return remainder == 0 ? time : time.saturatingAdd(step - remainder)
+    }
+
     private struct Resend {
         let core: ThreadCore
         let giveUpAt: UInt64
@@ -78,7 +85,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
     func resend(to core: ThreadCore, firstAfter: UInt64 = resendInterval) {
         lock.withLock {
             let now = monotonicNanos()
-            let dueAt = now.saturatingAdd(firstAfter)
+            let dueAt = Self.aligned(now.saturatingAdd(firstAfter), to: Self.passSlack)
             resends[ObjectIdentifier(core)] = Resend(core: core, giveUpAt: now.saturatingAdd(Self.resendWindow.load(ordering: .relaxed)),
                                                      dueAt: dueAt, interval: Self.resendInterval)
             startIfNeeded()
@@ -167,7 +174,7 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
                         core.kick()
                         interval = Self.resendInterval
                     }
-                    let dueAt = min(now.saturatingAdd(interval), entry.giveUpAt)
+                    let dueAt = min(Self.aligned(now.saturatingAdd(interval), to: interval / 2), entry.giveUpAt)
                     resends.values[slot].interval = interval
                     resends.values[slot].dueAt = dueAt
                     wakeAt = min(wakeAt, dueAt)
