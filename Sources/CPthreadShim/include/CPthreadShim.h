@@ -230,6 +230,7 @@ static inline uint32_t CPthreadShim_handled_load(const CPthreadShim_block *b) {
 static inline int CPthreadShim_signal_in_flight(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->sent, __ATOMIC_ACQUIRE) != __atomic_load_n(&b->handled, __ATOMIC_ACQUIRE);
 }
+
 /// A sequentially consistent load of `region` (a CPthreadShim_REGION_* value).
 static inline int32_t CPthreadShim_region_load(const CPthreadShim_block *b) {
     return __atomic_load_n(&b->region, __ATOMIC_SEQ_CST);

@@ -607,10 +607,8 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
     /// released, on the thread that releases the handle last (the joining
     /// one). A taken interrupt's box has no other owner: released on the
     /// killed thread, its `free` would be that thread's first, which sets up
-    /// glibc's per-thread cache and binds an arena, torn down again at exit —
-    /// with thousands of threads ending at once, arena heaps grown and
-    /// trimmed under the address-space lock that every exiting thread's
-    /// `madvise` and every page fault then waits for (Docs/Latency.md).
+    /// glibc's per-thread cache and binds an arena, only to tear them down
+    /// at exit (640 instructions per interrupt; Docs/Latency.md).
     func recordEnding(by kill: KillError, thrown: any Error) -> Int {
         withRequests { r in
             r.endingKill = kill

@@ -54,9 +54,9 @@ final class Watchdog: @unchecked Sendable {  // all state guarded by `lock`
         /// a look finds the last signal still in flight: its thread has not
         /// run since, or has the signal blocked outside a region, and a resend
         /// could only follow it once it is handled. Looking costs a cache miss
-        /// on the thread's state; 10,000 interrupted threads waiting for a
-        /// CPU cost the watchdog a miss each every 200 µs, 80–160 ms of its
-        /// time per 10,000 kills (Docs/Latency.md).
+        /// on the thread's state: 10,000 interrupted threads waiting for a
+        /// CPU, looked at every 200 µs, cost the watchdog 10–120 ms of CPU
+        /// per 10,000 kills (Docs/Latency.md, "Sixth run").
         var interval: UInt64
     }
 
