@@ -16,15 +16,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 threads=${2:-10000}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/Sources/probe"
-cat > "$work/Package.swift" <<SWIFT
-// swift-tools-version: 6.0
-import PackageDescription
-let package = Package(name: "probe", dependencies: [.package(name: "ThreadKill", path: "$repo")],
-    targets: [.executableTarget(name: "probe", dependencies: [.product(name: "ThreadKill", package: "ThreadKill")])])
-SWIFT
+. "$repo/scripts/lib/probe-package.sh"
+probe_package_init "$repo"
 cat > "$work/Sources/probe/main.swift" <<'SWIFT'
 import Glibc
 import ThreadKill
@@ -130,7 +123,7 @@ if CommandLine.arguments[1] == "pending" {
     try run(count: Int(CommandLine.arguments[1])!, killable: CommandLine.arguments[2] == "killable")
 }
 SWIFT
-(cd "$work" && swift build -c release >/dev/null)
+probe_package_build
 for _ in $(seq "$runs"); do
     for side in raw killable; do "$work/.build/release/probe" "$threads" "$side"; done
 done

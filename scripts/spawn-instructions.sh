@@ -9,15 +9,8 @@
 # Needs valgrind. Usage: scripts/spawn-instructions.sh  (about a minute)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/Sources/probe"
-cat > "$work/Package.swift" <<SWIFT
-// swift-tools-version: 6.0
-import PackageDescription
-let package = Package(name: "probe", dependencies: [.package(name: "ThreadKill", path: "$repo")],
-    targets: [.executableTarget(name: "probe", dependencies: [.product(name: "ThreadKill", package: "ThreadKill")])])
-SWIFT
+. "$repo/scripts/lib/probe-package.sh"
+probe_package_init "$repo"
 cat > "$work/Sources/probe/main.swift" <<'SWIFT'
 import Glibc
 import ThreadKill
@@ -38,7 +31,7 @@ func spawn(rounds: Int, killable: Bool) throws {
 }
 try spawn(rounds: Int(CommandLine.arguments[1])!, killable: CommandLine.arguments[2] == "killable")
 SWIFT
-(cd "$work" && swift build -c release >/dev/null)
+probe_package_build
 cp "$work/.build/release/probe" "$work/probe.bin"
 strip -g "$work/probe.bin"  # valgrind cannot read the Swift toolchain's debug info
 count() {
