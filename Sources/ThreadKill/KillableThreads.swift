@@ -66,7 +66,9 @@ public enum KillableThreads {
     }
 
     /// How long the watchdog resends the signal for a kill the target has not
-    /// taken yet (one signal in flight at a time, every 200 µs). Default 5 s.
+    /// taken yet (one signal in flight at a time, 200–300 µs apart; while the
+    /// last one is still in flight, it looks less often, up to every 6.4 ms).
+    /// Default 5 s.
     /// A kill declined inside an async region is retried by the thread's own
     /// timer, until 10 ms after this window (with zero, 10 ms after the kill);
     /// the watchdog's first resend to such a thread comes only 5 ms after the kill.
