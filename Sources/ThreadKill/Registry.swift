@@ -59,7 +59,8 @@ enum Registry {
 
     private static let shards: [Shard] = (0..<16).map { _ in Shard() }
 
-    private static func shard(for core: ThreadCore) -> Shard { shards[Int(core.id % UInt64(shards.count))] }
+    static func shardIndex(of core: ThreadCore) -> Int { Int(core.id % UInt64(shards.count)) }
+    private static func shard(for core: ThreadCore) -> Shard { shards[shardIndex(of: core)] }
 
     static func insert(_ core: ThreadCore) {
         let shard = shard(for: core)

@@ -288,6 +288,22 @@ struct KillableThreadTests {
         }
     }
 
+    @Test("a registry shard leaves alone a thread that is not in it: unlinking an ended thread again drops no live one", .timeLimit(.hang))
+    func secondUnlinkIgnored() throws {
+        let ended = try KillableThread(name: "ended") { _ in }
+        _ = try ended.joinOrFail()  // unlinked from its shard as it ended
+        // At least two live threads in the ended thread's shard (shards go by
+        // id, and other tests take ids meanwhile).
+        var live: [KillableThread<Void>] = []
+        defer { for thread in live { _ = try? thread.stop(grace: hangBound) } }
+        while live.filter({ Registry.shardIndex(of: $0.core) == Registry.shardIndex(of: ended.core) }).count < 2 {
+            live.append(try KillableThread(name: "live-shard") { ctx in try ctx.sleep(for: .seconds(3600)) })
+        }
+        Registry.remove(ended.core)  // a stray second unlink
+        let ids = Set(live.map(\.id))
+        #expect(Set(KillableThreads.liveThreads.map(\.id)).intersection(ids) == ids)
+    }
+
     @Test("a long name is cut to the kernel's 15 bytes between Unicode scalars, never inside one's UTF-8 bytes",
           arguments: [
               ("exactly-15-byte", "exactly-15-byte"),
