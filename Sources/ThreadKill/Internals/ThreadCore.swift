@@ -32,11 +32,10 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
         /// has been thrown: every throw after the first was swallowed.
         var stopThrows = 0
         var cancelledThrows = 0
-        /// The kill that ended the body, once it has.
-        var endingKill: KillError?
-        /// The error the body threw for it: its box, kept here so that the
-        /// thread does not free it (see ``recordEnding(by:thrown:)``).
-        var endingError: (any Error)?
+        /// The kill that ended the body, once it has, as the body threw it
+        /// (a boxed KillError): kept as thrown so that the thread does not
+        /// free the box (see ``recordEnding(by:thrown:)``).
+        var endingKill: (any Error)?
     }
 
     let id: UInt64
@@ -600,8 +599,9 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
         return 1
     }
 
-    /// Records that `kill` ended the body (``endingKill``) and returns how many
-    /// times it was thrown (``timesThrown(_:)``). One lock for both.
+    /// Records that `kill`, thrown as `thrown`, ended the body (``endingKill``)
+    /// and returns how many times it was thrown (``timesThrown(_:)``). One
+    /// lock for both.
     ///
     /// `thrown`, the error as the body threw it, is kept until the core is
     /// released, on the thread that releases the handle last (the joining
@@ -611,15 +611,14 @@ final class ThreadCore: StopHook, @unchecked Sendable {  // `block` is owned; se
     /// at exit (640 instructions per interrupt; Docs/Latency.md).
     func recordEnding(by kill: KillError, thrown: any Error) -> Int {
         withRequests { r in
-            r.endingKill = kill
-            r.endingError = thrown
+            r.endingKill = thrown
             return Self.timesThrown(kill, r)
         }
     }
 
     /// The kill that ended the thread's body, if one did. Set before the exit
     /// gate, so it is known once ``waitDone(until:)`` returns true.
-    var endingKill: KillError? { withRequests { $0.endingKill } }
+    var endingKill: KillError? { withRequests { $0.endingKill } as? KillError }
 
     /// Throws of sticky kills so far, whatever their fate.
     var stickyThrows: Int { withRequests { $0.stopThrows + $0.cancelledThrows } }
